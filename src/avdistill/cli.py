@@ -1,0 +1,138 @@
+"""`avdistill`: the original utilities as subcommands, usable without Snakemake.
+
+    avdistill synth OUT_DIR            a synthetic raw dataset in the original layout
+    avdistill convert MAT SYNC OUT     raw dataset -> GZIP TFRecords (utils/convert_data.py)
+    avdistill lists TFRECORD_ROOT      split lists (utils/generate_lists.py)
+    avdistill stats LIST_DIR           spectrogram min/max (utils/compute_stats.py)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from avdistill.constants import MODALITIES
+from avdistill.errors import DataError
+
+
+def _frame_size(text: str) -> tuple[int, int]:
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HxW such as 480x640, got {text!r}") from None
+    return height, width
+
+
+def _synth(args) -> None:
+    from avdistill.synth import SynthOptions, synthesize_dataset
+
+    options = SynthOptions(
+        locations=tuple(args.locations),
+        subjects=args.subjects,
+        actions=tuple(args.actions),
+        seconds=args.seconds,
+        frame_size=args.frame_size,
+        seed=args.seed,
+    )
+    summary = synthesize_dataset(args.out_dir, options, jobs=args.jobs)
+    print(f"wrote {summary['sequences']} sequences ({summary['frames']} frames) to {args.out_dir}")
+
+
+def _convert(args) -> None:
+    from avdistill.convert import convert_dataset
+
+    modalities = [MODALITIES[m] for m in args.modalities]
+    report = convert_dataset(args.mat_root, args.sync_root, args.out_dir, modalities, args.locations, args.jobs)
+    print(
+        f"wrote {report.records} records of {report.sequences} sequences to {args.out_dir}: "
+        f"{report.records_per_second:.1f} records/s, {report.megabytes_per_second:.1f} MB/s"
+    )
+
+
+def _lists(args) -> None:
+    from avdistill import lists
+
+    locations = None if args.location is None else [args.location]
+    folders = lists.sequence_folders(args.tfrecord_root, locations)
+    splits = lists.split_records(folders, args.num_samples, args.split_mode)
+    out = args.out
+    if out is None:  # the original's folder: <root>/10_seconds[_location_L]/lists
+        unit = "seconds" if args.num_samples > 1 else "second"
+        suffix = "" if args.location is None else f"_location_{args.location}"
+        out = Path(args.tfrecord_root) / f"{args.num_samples}_{unit}{suffix}" / "lists"
+    for path in lists.write_lists(splits, out):
+        print(f"{path}: {len(splits[path.stem])} records")
+
+
+def _stats(args) -> None:
+    from avdistill.pipeline import PipelineOptions
+    from avdistill.stats import compute_spectrogram_stats, write_stats
+
+    list_path = Path(args.list_dir) / "training.txt"
+    options = PipelineOptions(sample_length=5, total_length=args.total_length, batch_size=args.batch_size)
+    global_min, global_max = compute_spectrogram_stats(list_path, args.tfrecord_root, options)
+    out = Path(args.out) if args.out else Path(args.list_dir) / "stats"
+    write_stats(out, global_min, global_max)
+    print(f"wrote {out}/global_min.npy and global_max.npy over {list_path}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="avdistill", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    synth = commands.add_parser("synth", help="write a synthetic DualCam dataset in the original raw layout")
+    synth.add_argument("out_dir", help="dataset folder to create (gets matfiles/ and sync/); replaced if it exists")
+    synth.add_argument("--locations", type=int, nargs="+", default=[1, 2, 3], choices=[1, 2, 3], help="locations to simulate (default: 1 2 3)")
+    synth.add_argument("--subjects", type=int, default=2, help="subjects per location, 1..9 (default: 2)")
+    synth.add_argument("--actions", type=int, nargs="+", default=list(range(14)), metavar="A", help="raw 0-based actions to simulate (default: all 14)")
+    synth.add_argument("--seconds", type=float, default=30.0, help="length of each sequence; under 30 exercises the wrap-around (default: 30)")
+    synth.add_argument("--frame-size", type=_frame_size, default=(96, 128), metavar="HxW", help="video frame size (default: 96x128; the real camera is 480x640)")
+    synth.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same files (default: 0)")
+    synth.add_argument("--jobs", type=int, default=os.cpu_count(), help="worker processes (default: all cores)")
+    synth.set_defaults(func=_synth)
+
+    convert = commands.add_parser("convert", help="convert the raw dataset to GZIP TFRecords, one per second")
+    convert.add_argument("mat_root", help="the dataset's matfiles/ folder")
+    convert.add_argument("sync_root", help="the dataset's sync/ folder")
+    convert.add_argument("out_dir", help="TFRecord root to write Location_LL/Subject_SS/Action_AAA/Data_NNN.tfrecord under")
+    convert.add_argument("--modalities", type=int, nargs="+", default=[0, 1, 2], choices=[0, 1, 2], help="0 acoustic images, 1 raw audio, 2 video; several go into the same files (default: 0 1 2)")
+    convert.add_argument("--locations", type=int, nargs="+", choices=[1, 2, 3], help="convert only these locations (default: all)")
+    convert.add_argument("--jobs", type=int, default=os.cpu_count(), help="worker processes (default: all cores)")
+    convert.set_defaults(func=_convert)
+
+    make_lists = commands.add_parser("lists", help="split the records into training/validation/testing lists")
+    make_lists.add_argument("tfrecord_root", help="TFRecord root (any modality: listing never opens a record)")
+    make_lists.add_argument("--num-samples", type=int, default=10, help="records per contiguous chunk (default: 10)")
+    make_lists.add_argument("--split-mode", type=int, default=0, choices=[0, 1, 2], help="0 train/val/test, 1 train/val, 2 all in dataset.txt (default: 0)")
+    make_lists.add_argument("--location", type=int, choices=[1, 2, 3], help="only this location (default: all)")
+    make_lists.add_argument("--out", help="folder for the lists (default: the original's ROOT/10_seconds[_location_L]/lists)")
+    make_lists.set_defaults(func=_lists)
+
+    stats = commands.add_parser("stats", help="per-bin min/max of the HearNet spectrograms of LIST_DIR/training.txt")
+    stats.add_argument("list_dir", help="folder holding training.txt")
+    stats.add_argument("--tfrecord-root", help="root of the audio records the list names (needed for relative lists)")
+    stats.add_argument("--out", help="folder for global_min.npy and global_max.npy (default: LIST_DIR/stats)")
+    stats.add_argument("--total-length", type=int, default=10, help="records per block in the list (default: 10)")
+    stats.add_argument("--batch-size", type=int, default=64, help="samples per batch (default: 64)")
+    stats.set_defaults(func=_stats)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    try:
+        args.func(args)
+    except (DataError, ValueError) as error:
+        print(f"avdistill {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""Raw dataset -> one GZIP TFRecord per second of each sequence (the original convert_data.py).
+
+Each sequence becomes exactly 30 records `Data_001 ... Data_030` of 12 frames. Record `i`
+holds frames 12·i ... 12·i+11 modulo n, so a sequence shorter than 30 s wraps around to its
+start ("repeat until meeting minimum length") and frames past 30 s are dropped.
+
+Output paths keep the raw Location and Subject numbers but shift the 0-based raw action
+folder by one (`Action_{a+1:03d}`); the stored labels are `action = a`,
+`location = L - 1`, `subject = S - 1` (reference §1.4).
+
+Conversion streams: each worker holds one record (12 frames) at a time, so memory stays
+bounded whatever the dataset size. Work is spread over processes, one sequence per task.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from avdistill import raw
+from avdistill.constants import FRAMES_PER_SECOND, MIN_SECONDS
+from avdistill.errors import DataError
+
+log = logging.getLogger(__name__)
+
+_READERS = {
+    "acoustic": raw.read_acoustic_image,
+    "audio": raw.read_audio_frame,
+    "video": raw.read_video_frame,
+}
+
+
+def record_relative_path(location: int, subject: int, action: int, second: int) -> str:
+    """Path of the record of `second` (0-based) of a raw sequence, relative to the output root."""
+    return f"Location_{location:02d}/Subject_{subject:02d}/Action_{action + 1:03d}/Data_{second + 1:03d}.tfrecord"
+
+
+def record_frame_indices(second: int, num_frames: int) -> list[int]:
+    """1-based raw frame numbers in record `second`, wrapping around short sequences."""
+    return [index % num_frames + 1 for index in range(FRAMES_PER_SECOND * second, FRAMES_PER_SECOND * (second + 1))]
+
+
+def _read_frames(sequence: raw.RawSequence, modality: str, indices: list[int]) -> np.ndarray:
+    frames = [_READERS[modality](sequence.frame_path(modality, i)) for i in indices]
+    shapes = {frame.shape for frame in frames}
+    if len(shapes) > 1:
+        odd = next(i for i, f in zip(indices, frames, strict=True) if f.shape != frames[0].shape)
+        raise DataError(
+            sequence.frame_path(modality, odd),
+            f"frame shape {frames[indices.index(odd)].shape} differs from {frames[0].shape} in the same sequence",
+        )
+    return np.stack(frames)
+
+
+def convert_sequence(sequence: raw.RawSequence, out_root: str | Path, modalities: list[str]) -> list[str]:
+    """Write the 30 records of one sequence; returns their paths. Removes them on failure."""
+    from avdistill import records
+
+    out_root = Path(out_root)
+    written: list[str] = []
+    labels = {"action": sequence.action, "location": sequence.location - 1, "subject": sequence.subject - 1}
+    first_shapes: dict = {}
+    try:
+        for second in range(MIN_SECONDS):
+            indices = record_frame_indices(second, sequence.num_frames)
+            frames = {m: _read_frames(sequence, m, indices) for m in modalities}
+            for modality, array in frames.items():
+                expected = first_shapes.setdefault(modality, array.shape[1:])
+                if array.shape[1:] != expected:
+                    raise DataError(
+                        sequence.frame_path(modality, indices[0]),
+                        f"frame shape {array.shape[1:]} differs from {expected} in the same sequence",
+                    )
+            path = out_root / record_relative_path(sequence.location, sequence.subject, sequence.action, second)
+            records.write_record(path, records.sequence_example(labels, frames))
+            written.append(str(path))
+    except BaseException:
+        for path in written:
+            Path(path).unlink(missing_ok=True)
+        raise
+    return written
+
+
+@dataclass
+class ConversionReport:
+    sequences: int
+    records: int
+    bytes_written: int
+    seconds: float
+
+    @property
+    def records_per_second(self) -> float:
+        return self.records / self.seconds
+
+    @property
+    def megabytes_per_second(self) -> float:
+        return self.bytes_written / 1e6 / self.seconds
+
+
+def convert_dataset(
+    mat_root: str | Path,
+    sync_root: str | Path,
+    out_root: str | Path,
+    modalities: list[str],
+    locations: list[int] | None = None,
+    jobs: int = 1,
+) -> ConversionReport:
+    """Convert every sequence (of `locations`, default all) into records under `out_root`.
+
+    The layout of every sequence is checked before anything is written. On any error the
+    records written by this call are removed, so no half-converted tree is left behind.
+    """
+    unknown = set(modalities) - set(_READERS)
+    if unknown or not modalities:
+        raise ValueError(f"modalities must be a non-empty subset of {sorted(_READERS)}, got {modalities}")
+    start = time.perf_counter()
+    sequences = raw.find_sequences(mat_root, sync_root, modalities, locations)
+    log.info("converting %d sequences (%s) with %d jobs", len(sequences), ", ".join(modalities), jobs)
+    written: list[str] = []
+    try:
+        if jobs <= 1:
+            for sequence in sequences:
+                written += convert_sequence(sequence, out_root, modalities)
+        else:
+            # 'spawn': workers import TensorFlow themselves; forking a process that has
+            # already initialised TensorFlow's thread pools is unsafe.
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+                futures = [pool.submit(convert_sequence, s, out_root, modalities) for s in sequences]
+                try:
+                    for future in futures:
+                        written += future.result()
+                except BaseException:
+                    for future in futures:
+                        future.cancel()
+                    pool.shutdown(wait=True)
+                    for future in futures:
+                        if future.done() and not future.cancelled() and future.exception() is None:
+                            written += future.result()
+                    raise
+    except BaseException:
+        for path in written:
+            Path(path).unlink(missing_ok=True)
+        raise
+    elapsed = time.perf_counter() - start
+    size = sum(os.path.getsize(p) for p in written)
+    report = ConversionReport(len(sequences), len(written), size, elapsed)
+    log.info(
+        "wrote %d records (%.1f MB) in %.1f s: %.1f records/s, %.1f MB/s",
+        report.records, size / 1e6, elapsed, report.records_per_second, report.megabytes_per_second,
+    )
+    return report

@@ -1,0 +1,227 @@
+"""tf.data input pipelines of every model, with the original loader's semantics (§2.3-§2.4).
+
+A list names 1-second records; consecutive groups of `total_length` (10) form a block.
+Training draws `number_of_crops` windows of `sample_length` seconds from each block,
+uniformly and with replacement, and shuffles them; inference cuts each block into
+consecutive non-overlapping windows. A window's labels are those of its first second.
+
+Order of work (TF Model Garden style): crops of paths -> shuffle -> parallel GZIP reads
+-> parse -> window of `sample_length` records -> batch -> batched transforms (waveform,
+spectrogram, frames) -> prefetch. Transforms run on whole batches in TensorFlow ops; no
+Python runs per sample.
+
+Randomness is seeded: crops by `(seed, epoch)` through stateless ops, the shuffle by
+`seed + epoch`, so an epoch is the same on every run and differs between epochs (the
+original reseeded its shuffle with the epoch number; its crops used a fixed op seed).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from avdistill import audio, lists, records, video
+from avdistill.constants import FRAMES_PER_SECOND, NUM_ACTIONS, NUM_LOCATIONS, NUM_SUBJECTS
+from avdistill.errors import DataError
+
+# Model input -> the modality it is made from.
+INPUT_MODALITIES = {
+    "acoustic_images": "acoustic",  # [B, 12L, 36, 48, 12] float32
+    "waveform": "audio",  # [B, 22050L] float32 in [-256, 256]
+    "spectrogram": "audio",  # [B, 500, 1, 257] float32 for L = 5
+    "video_frames": "video",  # [B, 12L, 224, 224, 3] float32
+    "video_clip": "video",  # [B, 5, 224, 224, 3] float32 (temporal ResNet-50)
+}
+
+# Which input each network of the paper reads (loader settings of main_s1 / main_s2).
+MODEL_INPUTS = {
+    "dualcamnet": "acoustic_images",
+    "hearnet": "spectrogram",
+    "soundnet5": "waveform",
+    "resnet50": "video_frames",
+    "temporal_resnet50": "video_clip",
+}
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """Loader settings; the defaults are the original loader's where it had one."""
+
+    sample_length: int = 5  # seconds per sample (L)
+    total_length: int = 10  # seconds per block in a list
+    number_of_crops: int = 6  # training windows per block
+    batch_size: int = 32
+    seed: int = 0
+    normalize: bool = False  # spectrogram min-max normalisation (HearNet)
+    stats: tuple | None = None  # (global_min, global_max) 257-vectors when normalize
+    resampler: str = "fft"  # or "kaiser_best" (librosa, the original's, slow)
+    video_channel_order: str = "bgr"  # the original's; "rgb" is the corrected one
+    video_resize: str = "legacy"  # the original's; "half_pixel" is TF2's
+    parallel_reads: int = 8
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.sample_length < 1 or self.total_length % self.sample_length:
+            raise ValueError(
+                f"sample_length ({self.sample_length}) must divide total_length ({self.total_length})"
+            )
+        if self.normalize and self.stats is None:
+            raise ValueError("normalize=True needs stats=(global_min, global_max)")
+
+
+def load_stats(stats_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Per-bin spectrogram min and max written by `compute_spectrogram_stats`."""
+    stats_dir = Path(stats_dir)
+    out = []
+    for name in ("global_min.npy", "global_max.npy"):
+        path = stats_dir / name
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise DataError(path, f"cannot read spectrogram statistics ({error})") from None
+        if array.shape != (257,):
+            raise DataError(path, f"expected 257 per-bin values, found shape {array.shape}")
+        out.append(array.astype(np.float32))
+    return out[0], out[1]
+
+
+def _crops(num_records: int, training: bool, options: PipelineOptions, epoch) -> tf.Tensor:
+    """[num_samples, L] indices into a list: random windows (training) or consecutive ones."""
+    length, total = options.sample_length, options.total_length
+    blocks = tf.reshape(tf.range(num_records), [-1, total])
+    if not training:
+        return tf.reshape(blocks, [-1, length])
+    num_blocks = blocks.shape[0]
+    seed = tf.stack([tf.constant(options.seed, tf.int64), tf.cast(epoch, tf.int64)])
+    starts = tf.random.stateless_uniform(
+        [num_blocks, options.number_of_crops], seed=seed, minval=0, maxval=total - length + 1, dtype=tf.int32
+    )
+    windows = starts[..., None] + tf.range(length)[None, None, :]  # [blocks, crops, L]
+    return tf.reshape(tf.gather(blocks, windows, batch_dims=1), [-1, length])
+
+
+def _group_by_root(modalities: list[str], roots: dict) -> dict[str, list[str]]:
+    """Modalities that share a TFRecord root are read from the same files."""
+    groups: dict[str, list[str]] = {}
+    for modality in modalities:
+        if modality not in roots:
+            raise ValueError(f"no TFRecord root given for modality {modality!r}")
+        groups.setdefault(os.fspath(roots[modality]), []).append(modality)
+    return groups
+
+
+def _window(element: dict, inputs: list[str], options: PipelineOptions) -> dict:
+    """L consecutive records -> one sample; labels of its first second, one-hot."""
+    out = {
+        "action": tf.one_hot(element["action"][0], NUM_ACTIONS),
+        "location": tf.one_hot(element["location"][0], NUM_LOCATIONS),
+        "subject": tf.one_hot(element["subject"][0], NUM_SUBJECTS),
+    }
+    frames = options.sample_length * FRAMES_PER_SECOND
+    if "acoustic_images" in inputs:
+        out["acoustic_images"] = tf.reshape(element["acoustic_images"], [frames, 36, 48, 12])
+    if "waveform" in inputs or "spectrogram" in inputs:
+        out["audio"] = tf.reshape(element["audio"], [frames, 1024])
+    if "video_frames" in inputs or "video_clip" in inputs:
+        shape = tf.shape(element["video"])
+        clip = tf.reshape(element["video"], [frames, shape[2], shape[3], 3])
+        if "video_clip" in inputs:
+            out["video_clip"] = tf.gather(clip, video.temporal_frame_indices(frames))
+        if "video_frames" in inputs:
+            out["video_frames"] = clip
+    return out
+
+
+def _transform_batch(batch: dict, inputs: list[str], options: PipelineOptions) -> dict:
+    """The heavy per-sample work, on a whole batch at once."""
+    out = {key: batch[key] for key in ("action", "location", "subject")}
+    if "acoustic_images" in inputs:
+        out["acoustic_images"] = batch["acoustic_images"]
+    if "waveform" in inputs or "spectrogram" in inputs:
+        wave = audio.waveform(batch["audio"], options.resampler)
+        if "waveform" in inputs:
+            out["waveform"] = wave
+        if "spectrogram" in inputs:
+            spec = audio.spectrogram(wave)
+            if options.normalize:
+                spec = audio.normalize_spectrogram(spec, *options.stats)
+            out["spectrogram"] = spec
+    for name in ("video_frames", "video_clip"):
+        if name in inputs:
+            clips = batch[name]
+            shape = tf.shape(clips)
+            flat = tf.reshape(clips, tf.concat([[-1], shape[2:]], axis=0))
+            frames = video.preprocess_frames(flat, options.video_channel_order, options.video_resize)
+            out[name] = tf.reshape(frames, [shape[0], shape[1], 224, 224, 3])
+    return out
+
+
+def make_dataset(
+    list_path: str | Path,
+    roots: dict,
+    inputs: list[str],
+    training: bool,
+    options: PipelineOptions,
+    epoch=0,
+) -> tf.data.Dataset:
+    """The batches of one epoch, as dicts of model inputs and one-hot labels.
+
+    Args:
+      list_path: a split list (`training.txt`, ...), relative or absolute record paths.
+      roots: modality -> TFRecord root, e.g. `{"acoustic": "results/tfrecords/acoustic"}`.
+        Modalities with the same root are read from the same (multi-modal) files.
+      inputs: names from `INPUT_MODALITIES`.
+      training: random crops and shuffling when True; consecutive windows otherwise.
+      epoch: seeds the crops and the shuffle (a Python int or a scalar tensor).
+    """
+    unknown = [name for name in inputs if name not in INPUT_MODALITIES]
+    if unknown or not inputs:
+        raise ValueError(f"inputs must be names from {sorted(INPUT_MODALITIES)}, got {inputs}")
+    modalities = sorted({INPUT_MODALITIES[name] for name in inputs})
+    groups = _group_by_root(modalities, roots)
+    root_names = list(groups)
+    resolved = {
+        root: np.array(lists.read_list(list_path, root, options.total_length)) for root in root_names
+    }
+    # Crops are drawn on list indices, so every root's copy of the list is cut alike.
+    crops = _crops(len(resolved[root_names[0]]), training, options, epoch)
+    num_samples = crops.shape[0]
+    samples = tf.data.Dataset.from_tensor_slices(crops)
+    if training:
+        samples = samples.shuffle(
+            num_samples, seed=tf.cast(options.seed, tf.int64) + tf.cast(epoch, tf.int64), reshuffle_each_iteration=False
+        )
+    record_indices = samples.unbatch()
+
+    parts = []
+    for root in root_names:
+        table = tf.constant(resolved[root])
+        files = record_indices.map(lambda i, table=table: tf.gather(table, i))
+        part = tf.data.TFRecordDataset(files, compression_type="GZIP", num_parallel_reads=options.parallel_reads)
+        parts.append(part.map(records.parse_fn(groups[root]), num_parallel_calls=tf.data.AUTOTUNE))
+    parsed = parts[0] if len(parts) == 1 else tf.data.Dataset.zip(tuple(parts)).map(_merge)
+
+    windows = parsed.batch(options.sample_length, drop_remainder=True)
+    samples = windows.map(lambda e: _window(e, inputs, options), num_parallel_calls=tf.data.AUTOTUNE)
+    batches = samples.batch(options.batch_size)
+    batches = batches.map(lambda b: _transform_batch(b, inputs, options), num_parallel_calls=tf.data.AUTOTUNE)
+    return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def _merge(*parts):
+    merged = {}
+    for part in parts:
+        merged.update(part)
+    return merged
+
+
+def num_samples(list_path: str | Path, training: bool, options: PipelineOptions) -> int:
+    """Samples in one epoch: blocks x crops (training) or blocks x windows per block."""
+    entries = [line for line in Path(list_path).read_text().splitlines() if line.strip()]
+    blocks = len(entries) // options.total_length
+    per_block = options.number_of_crops if training else options.total_length // options.sample_length
+    return blocks * per_block
