@@ -80,9 +80,7 @@ def waveform(audio_frames: tf.Tensor, resampler: str = "fft") -> tf.Tensor:
 
 def spectrogram(wave: tf.Tensor) -> tf.Tensor:
     """HearNet input: |STFT| (frame 440, step 220, FFT 512, periodic Hann) as [B, T, 1, 257]."""
-    stft = tf.signal.stft(
-        wave, frame_length=STFT_FRAME_LENGTH, frame_step=STFT_FRAME_STEP, fft_length=STFT_FFT_LENGTH
-    )
+    stft = tf.signal.stft(wave, frame_length=STFT_FRAME_LENGTH, frame_step=STFT_FRAME_STEP, fft_length=STFT_FFT_LENGTH)
     return tf.expand_dims(tf.abs(stft), axis=-2)
 
 

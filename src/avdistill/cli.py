@@ -1,9 +1,9 @@
 """`avdistill`: the original utilities as subcommands, usable without Snakemake.
 
-    avdistill synth OUT_DIR            a synthetic raw dataset in the original layout
-    avdistill convert MAT SYNC OUT     raw dataset -> GZIP TFRecords (utils/convert_data.py)
-    avdistill lists TFRECORD_ROOT      split lists (utils/generate_lists.py)
-    avdistill stats LIST_DIR           spectrogram min/max (utils/compute_stats.py)
+avdistill synth OUT_DIR            a synthetic raw dataset in the original layout
+avdistill convert MAT SYNC OUT     raw dataset -> GZIP TFRecords (utils/convert_data.py)
+avdistill lists TFRECORD_ROOT      split lists (utils/generate_lists.py)
+avdistill stats LIST_DIR           spectrogram min/max (utils/compute_stats.py)
 """
 
 from __future__ import annotations
@@ -80,36 +80,84 @@ def _stats(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="avdistill", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="avdistill", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     commands = parser.add_subparsers(dest="command", required=True)
 
     synth = commands.add_parser("synth", help="write a synthetic DualCam dataset in the original raw layout")
     synth.add_argument("out_dir", help="dataset folder to create (gets matfiles/ and sync/); replaced if it exists")
-    synth.add_argument("--locations", type=int, nargs="+", default=[1, 2, 3], choices=[1, 2, 3], help="locations to simulate (default: 1 2 3)")
+    synth.add_argument(
+        "--locations",
+        type=int,
+        nargs="+",
+        default=[1, 2, 3],
+        choices=[1, 2, 3],
+        help="locations to simulate (default: 1 2 3)",
+    )
     synth.add_argument("--subjects", type=int, default=2, help="subjects per location, 1..9 (default: 2)")
-    synth.add_argument("--actions", type=int, nargs="+", default=list(range(14)), metavar="A", help="raw 0-based actions to simulate (default: all 14)")
-    synth.add_argument("--seconds", type=float, default=30.0, help="length of each sequence; under 30 exercises the wrap-around (default: 30)")
-    synth.add_argument("--frame-size", type=_frame_size, default=(96, 128), metavar="HxW", help="video frame size (default: 96x128; the real camera is 480x640)")
-    synth.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same files (default: 0)")
+    synth.add_argument(
+        "--actions",
+        type=int,
+        nargs="+",
+        default=list(range(14)),
+        metavar="A",
+        help="raw 0-based actions to simulate (default: all 14)",
+    )
+    synth.add_argument(
+        "--seconds",
+        type=float,
+        default=30.0,
+        help="length of each sequence; under 30 exercises the wrap-around (default: 30)",
+    )
+    synth.add_argument(
+        "--frame-size",
+        type=_frame_size,
+        default=(96, 128),
+        metavar="HxW",
+        help="video frame size (default: 96x128; the real camera is 480x640)",
+    )
+    synth.add_argument(
+        "--seed", type=int, default=0, help="random seed; the same seed gives the same files (default: 0)"
+    )
     synth.add_argument("--jobs", type=int, default=os.cpu_count(), help="worker processes (default: all cores)")
     synth.set_defaults(func=_synth)
 
     convert = commands.add_parser("convert", help="convert the raw dataset to GZIP TFRecords, one per second")
     convert.add_argument("mat_root", help="the dataset's matfiles/ folder")
     convert.add_argument("sync_root", help="the dataset's sync/ folder")
-    convert.add_argument("out_dir", help="TFRecord root to write Location_LL/Subject_SS/Action_AAA/Data_NNN.tfrecord under")
-    convert.add_argument("--modalities", type=int, nargs="+", default=[0, 1, 2], choices=[0, 1, 2], help="0 acoustic images, 1 raw audio, 2 video; several go into the same files (default: 0 1 2)")
-    convert.add_argument("--locations", type=int, nargs="+", choices=[1, 2, 3], help="convert only these locations (default: all)")
+    convert.add_argument(
+        "out_dir", help="TFRecord root to write Location_LL/Subject_SS/Action_AAA/Data_NNN.tfrecord under"
+    )
+    convert.add_argument(
+        "--modalities",
+        type=int,
+        nargs="+",
+        default=[0, 1, 2],
+        choices=[0, 1, 2],
+        help="0 acoustic images, 1 raw audio, 2 video; several go into the same files (default: 0 1 2)",
+    )
+    convert.add_argument(
+        "--locations", type=int, nargs="+", choices=[1, 2, 3], help="convert only these locations (default: all)"
+    )
     convert.add_argument("--jobs", type=int, default=os.cpu_count(), help="worker processes (default: all cores)")
     convert.set_defaults(func=_convert)
 
     make_lists = commands.add_parser("lists", help="split the records into training/validation/testing lists")
     make_lists.add_argument("tfrecord_root", help="TFRecord root (any modality: listing never opens a record)")
     make_lists.add_argument("--num-samples", type=int, default=10, help="records per contiguous chunk (default: 10)")
-    make_lists.add_argument("--split-mode", type=int, default=0, choices=[0, 1, 2], help="0 train/val/test, 1 train/val, 2 all in dataset.txt (default: 0)")
+    make_lists.add_argument(
+        "--split-mode",
+        type=int,
+        default=0,
+        choices=[0, 1, 2],
+        help="0 train/val/test, 1 train/val, 2 all in dataset.txt (default: 0)",
+    )
     make_lists.add_argument("--location", type=int, choices=[1, 2, 3], help="only this location (default: all)")
-    make_lists.add_argument("--out", help="folder for the lists (default: the original's ROOT/10_seconds[_location_L]/lists)")
+    make_lists.add_argument(
+        "--out", help="folder for the lists (default: the original's ROOT/10_seconds[_location_L]/lists)"
+    )
     make_lists.set_defaults(func=_lists)
 
     stats = commands.add_parser("stats", help="per-bin min/max of the HearNet spectrograms of LIST_DIR/training.txt")
@@ -125,7 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s"
+    )
     try:
         args.func(args)
     except (DataError, ValueError) as error:

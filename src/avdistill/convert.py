@@ -15,10 +15,8 @@ bounded whatever the dataset size. Work is spread over processes, one sequence p
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +25,7 @@ import numpy as np
 from avdistill import raw
 from avdistill.constants import FRAMES_PER_SECOND, MIN_SECONDS
 from avdistill.errors import DataError
+from avdistill.parallel import process_pool
 
 log = logging.getLogger(__name__)
 
@@ -129,10 +128,7 @@ def convert_dataset(
             for sequence in sequences:
                 written += convert_sequence(sequence, out_root, modalities)
         else:
-            # 'spawn': workers import TensorFlow themselves; forking a process that has
-            # already initialised TensorFlow's thread pools is unsafe.
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            with process_pool(min(jobs, len(sequences))) as pool:
                 futures = [pool.submit(convert_sequence, s, out_root, modalities) for s in sequences]
                 try:
                     for future in futures:
@@ -154,6 +150,10 @@ def convert_dataset(
     report = ConversionReport(len(sequences), len(written), size, elapsed)
     log.info(
         "wrote %d records (%.1f MB) in %.1f s: %.1f records/s, %.1f MB/s",
-        report.records, size / 1e6, elapsed, report.records_per_second, report.megabytes_per_second,
+        report.records,
+        size / 1e6,
+        elapsed,
+        report.records_per_second,
+        report.megabytes_per_second,
     )
     return report

@@ -48,9 +48,7 @@ def sequence_folders(root: str | Path, locations: list[int] | None = None) -> di
     return folders
 
 
-def split_records(
-    folders: dict[str, int], num_samples: int = 10, split_mode: int = 0
-) -> dict[str, list[str]]:
+def split_records(folders: dict[str, int], num_samples: int = 10, split_mode: int = 0) -> dict[str, list[str]]:
     """The original split of record paths: list name -> paths, in the original's order."""
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
@@ -143,5 +141,26 @@ def read_list(path: str | Path, root: str | Path | None = None, total_length: in
     missing = [(n, r) for n, r in enumerate(resolved, start=1) if not Path(r).is_file()]
     if missing:
         number, record = missing[0]
-        raise DataError(path, f"line {number} names a record that does not exist: {record} ({len(missing)} missing in all)")
+        raise DataError(
+            path, f"line {number} names a record that does not exist: {record} ({len(missing)} missing in all)"
+        )
     return resolved
+
+
+def make_lists(
+    roots: list[str | Path],
+    out_dir: str | Path,
+    locations: list[int] | None = None,
+    num_samples: int = 10,
+    split_mode: int = 0,
+) -> dict[str, list[str]]:
+    """Check that every modality's root holds the same records, split them, write the lists.
+
+    Split mode 0 writes training, validation and testing; 1 training and validation; 2
+    dataset. A list that would be empty is an error: every later stage needs all of them.
+    """
+    folders = check_same_records(roots, locations)
+    splits = split_records(folders, num_samples, split_mode)
+    names = {0: ["training", "validation", "testing"], 1: ["training", "validation"], 2: ["dataset"]}[split_mode]
+    write_lists(splits, out_dir, names)
+    return splits

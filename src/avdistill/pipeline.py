@@ -66,9 +66,7 @@ class PipelineOptions:
 
     def __post_init__(self):
         if self.sample_length < 1 or self.total_length % self.sample_length:
-            raise ValueError(
-                f"sample_length ({self.sample_length}) must divide total_length ({self.total_length})"
-            )
+            raise ValueError(f"sample_length ({self.sample_length}) must divide total_length ({self.total_length})")
         if self.normalize and self.stats is None:
             raise ValueError("normalize=True needs stats=(global_min, global_max)")
 
@@ -184,9 +182,7 @@ def make_dataset(
     modalities = sorted({INPUT_MODALITIES[name] for name in inputs})
     groups = _group_by_root(modalities, roots)
     root_names = list(groups)
-    resolved = {
-        root: np.array(lists.read_list(list_path, root, options.total_length)) for root in root_names
-    }
+    resolved = {root: np.array(lists.read_list(list_path, root, options.total_length)) for root in root_names}
     # Crops are drawn on list indices, so every root's copy of the list is cut alike.
     crops = _crops(len(resolved[root_names[0]]), training, options, epoch)
     num_samples = crops.shape[0]

@@ -68,9 +68,7 @@ def _count_frames(folder: Path, modality: str) -> int:
     if indices != list(expected):
         missing = sorted(set(range(1, indices[-1] + 1)) - set(indices))
         name = frame_filename(modality, missing[0]) if missing else "?"
-        raise DataError(
-            folder, f"frames are not numbered 1..n: {name} is missing ({len(missing)} missing in all)"
-        )
+        raise DataError(folder, f"frames are not numbered 1..n: {name} is missing ({len(missing)} missing in all)")
     return len(indices)
 
 
@@ -113,12 +111,8 @@ def find_sequences(
                         raise DataError(folder, f"{modality} folder is missing")
                 if len(set(counts.values())) > 1:
                     detail = ", ".join(f"{m}: {n}" for m, n in counts.items())
-                    raise DataError(
-                        relative, f"modalities have different numbers of frames ({detail})"
-                    )
-                sequences.append(
-                    RawSequence(location, subject, action, dirs, next(iter(counts.values())))
-                )
+                    raise DataError(relative, f"modalities have different numbers of frames ({detail})")
+                sequences.append(RawSequence(location, subject, action, dirs, next(iter(counts.values()))))
     if not sequences:
         where = "" if locations is None else f" for locations {locations}"
         raise DataError(primary_root, f"holds no Location_*/Subject_*/Action_* sequences{where}")
@@ -140,7 +134,9 @@ def read_acoustic_image(path: str | Path) -> np.ndarray:
         raise DataError(path, f"has no 'MFCC' variable (found {sorted(k for k in mat if not k.startswith('__'))})")
     image = np.asarray(mat["MFCC"])
     if image.ndim != 3 or image.dtype.kind not in "fiu":
-        raise DataError(path, f"MFCC must be a numeric rows x cols x coefficients array, found {image.dtype} {image.shape}")
+        raise DataError(
+            path, f"MFCC must be a numeric rows x cols x coefficients array, found {image.dtype} {image.shape}"
+        )
     target = np.array(ACOUSTIC_IMAGE_SHAPE)
     if np.any(np.array(image.shape) > target):
         raise DataError(path, f"MFCC has shape {image.shape}, larger than {ACOUSTIC_IMAGE_SHAPE}")

@@ -39,10 +39,7 @@ def sequence_example(labels: dict, frames: dict) -> bytes:
         for key, size in zip(CONTEXT_KEYS[modality], array.shape[1:], strict=True):
             context[key] = int64(size)
         feature_lists[SEQUENCE_KEYS[modality]] = tf.train.FeatureList(
-            feature=[
-                tf.train.Feature(bytes_list=tf.train.BytesList(value=[frame.tobytes()]))
-                for frame in array
-            ]
+            feature=[tf.train.Feature(bytes_list=tf.train.BytesList(value=[frame.tobytes()])) for frame in array]
         )
     example = tf.train.SequenceExample(
         context=tf.train.Features(feature=context),

@@ -47,3 +47,13 @@ def write_stats(out_dir: str | Path, global_min: np.ndarray, global_max: np.ndar
         with atomic_path(out_dir / name) as tmp:
             with open(tmp, "wb") as handle:
                 np.save(handle, array)
+
+
+def write_spectrogram_stats(
+    list_path: str | Path, audio_root: str | Path, out_dir: str | Path, total_length: int = 10, resampler: str = "fft"
+) -> None:
+    """Compute the statistics of a training list and write global_{min,max}.npy to `out_dir`."""
+    options = PipelineOptions(sample_length=5, total_length=total_length, batch_size=64, resampler=resampler)
+    global_min, global_max = compute_spectrogram_stats(list_path, audio_root, options)
+    write_stats(out_dir, global_min, global_max)
+    log.info("spectrogram statistics of %s: min %.3g, max %.3g", list_path, global_min.min(), global_max.max())

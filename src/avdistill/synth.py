@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -49,6 +47,7 @@ from avdistill.constants import (
     SAMPLES_PER_FRAME,
 )
 from avdistill.fileio import atomic_directory
+from avdistill.parallel import process_pool
 
 log = logging.getLogger(__name__)
 
@@ -239,23 +238,34 @@ def _action_scene(action: int, subject: Subject, rng, num_frames: int) -> Scene:
         freq = notes[np.searchsorted(note_t, t).clip(0, len(notes) - 1)]
         freq = freq * (1 + 0.015 * np.sin(2 * np.pi * 5.5 * t))
         phrases = np.repeat(rng.uniform(size=int(duration / 2) + 2) > 0.2, 2 * FS)[:n]
-        signal = np.sin(2 * np.pi * np.cumsum(freq) / FS) * phrases + 0.05 * _bandpass_noise(rng, n, 1000, 4000) * phrases
+        signal = (
+            np.sin(2 * np.pi * np.cumsum(freq) / FS) * phrases + 0.05 * _bandpass_noise(rng, n, 1000, 4000) * phrases
+        )
         scene_kw["mouth"] = 0.4 * np.interp(frame_t, t[::64], phrases[::64].astype(float))
         uv = np.tile([cx, 0.25 + dy], (num_frames, 1))
     elif action == 4:  # kendama: wooden knocks as the ball lands in the cup
         onsets = _onsets(rng, duration, 0.8 * tempo, 0.2)
         for t in onsets:
-            _place(signal, _modes(np.array([900, 1850, 2750]) * pitch, [0.03, 0.02, 0.012], 800, rng), t, rng.uniform(0.6, 1.0))
+            _place(
+                signal,
+                _modes(np.array([900, 1850, 2750]) * pitch, [0.03, 0.02, 0.012], 800, rng),
+                t,
+                rng.uniform(0.6, 1.0),
+            )
         hands[:, 1] = (cx + 0.1, 0.52 + dy)
         last = np.searchsorted(onsets, frame_t, side="right") - 1
         since = np.where(last >= 0, frame_t - onsets[last.clip(0)], 1.0)
         height = 0.2 * np.sin(np.pi * np.clip(since * 0.8 * tempo, 0, 1))
-        scene_kw.update(prop="kendama", prop_uv=np.c_[np.full(num_frames, cx + 0.1), 0.47 + dy - height], prop_state=height)
+        scene_kw.update(
+            prop="kendama", prop_uv=np.c_[np.full(num_frames, cx + 0.1), 0.47 + dy - height], prop_state=height
+        )
         uv = hands[:, 1].copy()
     elif action == 5:  # clicking a pen: double clicks, very short and high
         for t in _onsets(rng, duration, 1.2 * tempo, 0.2):
             for k in range(2):
-                click = _bandpass_noise(rng, 80, 2000, 6000) * _decay(80, 0.001) + _modes([4100 * pitch], [0.004], 80, rng)
+                click = _bandpass_noise(rng, 80, 2000, 6000) * _decay(80, 0.001) + _modes(
+                    [4100 * pitch], [0.004], 80, rng
+                )
                 _place(signal, click, t + 0.06 * k, rng.uniform(0.6, 1.0))
         hands[:, 1] = (cx + 0.1, 0.66 + dy)
         scene_kw.update(prop="pen", prop_uv=hands[:, 1].copy(), table=True)
@@ -279,7 +289,12 @@ def _action_scene(action: int, subject: Subject, rng, num_frames: int) -> Scene:
         for t in onsets:
             for k in range(3):
                 knock = _modes(np.array([180, 420, 950]) * pitch, [0.04, 0.025, 0.01], 800, rng)
-                _place(signal, knock + 0.2 * _bandpass_noise(rng, 800, 500, 3000) * _decay(800, 0.003), t + 0.18 * k / tempo, 1.0)
+                _place(
+                    signal,
+                    knock + 0.2 * _bandpass_noise(rng, 800, 500, 3000) * _decay(800, 0.003),
+                    t + 0.18 * k / tempo,
+                    1.0,
+                )
         swing = _envelope_from_onsets(onsets + 0.18 / tempo, num_frames, 0.4)
         hands[:, 0] = np.c_[cx - 0.2 + 0.03 * (1 - swing), np.full(num_frames, 0.45 + dy)]
         scene_kw.update(prop="door", prop_uv=np.tile([cx - 0.25, 0.55], (num_frames, 1)))
@@ -296,7 +311,12 @@ def _action_scene(action: int, subject: Subject, rng, num_frames: int) -> Scene:
     elif action == 9:  # breaking peanuts: a cluster of tiny cracks
         for t in _onsets(rng, duration, 0.7 * tempo, 0.3):
             for _ in range(rng.integers(5, 15)):
-                _place(signal, _bandpass_noise(rng, 60, 1000, 5000) * _decay(60, 0.0015), t + rng.uniform(0, 0.08), rng.uniform(0.3, 1.0))
+                _place(
+                    signal,
+                    _bandpass_noise(rng, 60, 1000, 5000) * _decay(60, 0.0015),
+                    t + rng.uniform(0, 0.08),
+                    rng.uniform(0.3, 1.0),
+                )
         hands[:, 0] = (cx - 0.025, 0.55 + dy)
         hands[:, 1] = (cx + 0.025, 0.55 + dy)
         scene_kw.update(prop="peanut", prop_uv=hands.mean(axis=1))
@@ -332,7 +352,9 @@ def _action_scene(action: int, subject: Subject, rng, num_frames: int) -> Scene:
         shake = np.abs(np.sin(2 * np.pi * 3 * tempo * t))
         bursts = np.repeat(rng.uniform(size=int(duration / 2.5) + 2) > 0.2, int(2.5 * FS))[:n]
         signal = _bandpass_noise(rng, n, 500, 5000) * shake * bursts
-        wave = 0.05 * np.sin(2 * np.pi * 3 * tempo * frame_t) * np.interp(frame_t, t[::256], bursts[::256].astype(float))
+        wave = (
+            0.05 * np.sin(2 * np.pi * 3 * tempo * frame_t) * np.interp(frame_t, t[::256], bursts[::256].astype(float))
+        )
         hands[:, 1] = np.c_[np.full(num_frames, cx + 0.07), 0.4 + dy + wave]
         scene_kw.update(prop="paper", prop_uv=hands[:, 1].copy())
         uv = hands[:, 1].copy()
@@ -342,12 +364,19 @@ def _action_scene(action: int, subject: Subject, rng, num_frames: int) -> Scene:
         for t in onsets:
             for k, (delay, gain) in enumerate([(0.0, 1.0), (0.12, 0.45), (0.2, 0.2)]):
                 impact = _modes(np.array([600, 1500, 2600]) * pitch, [0.025, 0.015, 0.01], 600, rng)
-                _place(signal, impact + 0.3 * _bandpass_noise(rng, 600, 300, 4000) * _decay(600, 0.004), t + delay + 0.02 * k, gain)
+                _place(
+                    signal,
+                    impact + 0.3 * _bandpass_noise(rng, 600, 300, 4000) * _decay(600, 0.004),
+                    t + delay + 0.02 * k,
+                    gain,
+                )
             fall = (frame_t >= t - 0.35) & (frame_t < t)
             state[fall] = 1 - (t - frame_t[fall]) / 0.35
             state[(frame_t >= t) & (frame_t < t + 1.5)] = 1
         hands[:, 1] = (cx + 0.12, 0.45 + dy)
-        scene_kw.update(prop="stick", prop_uv=np.c_[np.full(num_frames, cx + 0.12), 0.45 + dy + 0.47 * state], prop_state=state)
+        scene_kw.update(
+            prop="stick", prop_uv=np.c_[np.full(num_frames, cx + 0.12), 0.45 + dy + 0.47 * state], prop_state=state
+        )
         uv = np.tile([cx + 0.12, 0.92], (num_frames, 1))
     return Scene(target=signal, target_uv=np.asarray(uv, float), hands=hands, **scene_kw)
 
@@ -423,7 +452,11 @@ def _mix(location: int, scene: Scene, subject: Subject, action: int, seed: int, 
     diffuse = wind + traffic + sensor_noise
     activity = np.sqrt(np.mean(birds.reshape(num_frames, -1) ** 2, axis=1))
     return Mix(
-        [(target, scene.target_uv), (birds, tree_uv)], diffuse, target + birds + diffuse, tree_uv, activity / (activity.max() + 1e-12)
+        [(target, scene.target_uv), (birds, tree_uv)],
+        diffuse,
+        target + birds + diffuse,
+        tree_uv,
+        activity / (activity.max() + 1e-12),
     )
 
 
@@ -510,7 +543,9 @@ def _background(location: int, height: int, width: int) -> np.ndarray:
     elif location == 2:  # office: wall, window, floor, the colleague's desk on the right
         image[:] = (180, 200, 215)
         image[int(0.78 * height) :] = (110, 115, 120)
-        cv2.rectangle(image, (int(0.05 * width), int(0.08 * height)), (int(0.3 * width), int(0.35 * height)), (235, 215, 175), -1)
+        cv2.rectangle(
+            image, (int(0.05 * width), int(0.08 * height)), (int(0.3 * width), int(0.35 * height)), (235, 215, 175), -1
+        )
         cv2.rectangle(image, (int(0.78 * width), int(0.6 * height)), (width, int(0.66 * height)), (60, 90, 140), -1)
     else:  # terrace: sky, a tree top left, railing, tiled floor
         for y in range(height):
@@ -533,7 +568,16 @@ def _draw_person(image, x, y_offset, shirt, skin, hands, mouth, scale=1.0):
     cv2.rectangle(image, px(x - 0.1 * scale, torso_top), px(x + 0.1 * scale, torso_top + 0.42 * scale), shirt, -1)
     cv2.circle(image, head, int(0.07 * unit * scale), skin, -1)
     if mouth is not None:
-        cv2.ellipse(image, px(x, 0.25 * scale + y_offset + (1 - scale) * 0.3), (max(1, int(0.02 * unit * scale)), max(1, int((0.005 + 0.02 * mouth) * unit * scale))), 0, 0, 360, (40, 30, 90), -1)
+        cv2.ellipse(
+            image,
+            px(x, 0.25 * scale + y_offset + (1 - scale) * 0.3),
+            (max(1, int(0.02 * unit * scale)), max(1, int((0.005 + 0.02 * mouth) * unit * scale))),
+            0,
+            0,
+            360,
+            (40, 30, 90),
+            -1,
+        )
     for side, hand in zip((-1, 1), hands, strict=True):
         shoulder = px(x + side * 0.09 * scale, torso_top + 0.03)
         cv2.line(image, shoulder, px(*hand), shirt, max(1, int(0.03 * unit * scale)))
@@ -566,7 +610,9 @@ def _draw_prop(image, scene: Scene, i: int):
     elif scene.prop == "hammer":
         head = (u, v - 0.06)
         cv2.line(image, px(u, v + 0.02), px(*head), (60, 100, 150), thick)
-        cv2.rectangle(image, px(head[0] - 0.03, head[1] - 0.015), px(head[0] + 0.03, head[1] + 0.015), (150, 150, 150), -1)
+        cv2.rectangle(
+            image, px(head[0] - 0.03, head[1] - 0.015), px(head[0] + 0.03, head[1] + 0.015), (150, 150, 150), -1
+        )
     elif scene.prop == "peanut":
         cv2.ellipse(image, px(u, v), (max(2, unit // 40), max(1, unit // 70)), 30, 0, 360, (120, 170, 210), -1)
     elif scene.prop in ("paper_rip", "paper"):
@@ -603,7 +649,13 @@ def render_frames(location: int, scene: Scene, subject: Subject, mix: Mix, frame
             hands = [(0.84, 0.62 + bob), (0.92, 0.62 - bob)]
             _draw_person(image, 0.88, 0.02, (90, 120, 60), (120, 150, 200), hands, mix.interferer_active[i], scale=0.6)
         if scene.table:
-            cv2.rectangle(image, (int((subject.x - 0.25) * width), int((0.7 + subject.y) * height)), (int((subject.x + 0.25) * width), height), (70, 110, 160), -1)
+            cv2.rectangle(
+                image,
+                (int((subject.x - 0.25) * width), int((0.7 + subject.y) * height)),
+                (int((subject.x + 0.25) * width), height),
+                (70, 110, 160),
+                -1,
+            )
         mouth = None if scene.mouth is None else float(scene.mouth[i])
         _draw_person(image, subject.x, subject.y, subject.shirt, subject.skin, scene.hands[i], mouth)
         if scene.prop is not None:
@@ -653,13 +705,17 @@ def write_sequence(root: str | Path, location: int, subject_id: int, action: int
 def synthesize_dataset(out_dir: str | Path, options: SynthOptions, jobs: int = 1) -> dict:
     """Write the whole synthetic dataset to `out_dir` (replaced atomically)."""
     start = time.perf_counter()
-    tasks = [(loc, sub, act) for loc in options.locations for sub in range(1, options.subjects + 1) for act in options.actions]
+    tasks = [
+        (loc, sub, act)
+        for loc in options.locations
+        for sub in range(1, options.subjects + 1)
+        for act in options.actions
+    ]
     with atomic_directory(out_dir) as staging:
         if jobs <= 1:
             counts = [write_sequence(staging, *task, options) for task in tasks]
         else:
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            with process_pool(min(jobs, len(tasks))) as pool:
                 futures = [pool.submit(write_sequence, staging, *task, options) for task in tasks]
                 counts = [future.result() for future in futures]
         summary = {
@@ -670,5 +726,7 @@ def synthesize_dataset(out_dir: str | Path, options: SynthOptions, jobs: int = 1
             "actions": {a: ACTION_NAMES[a] for a in options.actions},
         }
         (staging / "synthetic.json").write_text(json.dumps(summary, indent=2) + "\n")
-    log.info("synthesised %d sequences (%d frames) in %.1f s", len(tasks), summary["frames"], time.perf_counter() - start)
+    log.info(
+        "synthesised %d sequences (%d frames) in %.1f s", len(tasks), summary["frames"], time.perf_counter() - start
+    )
     return summary

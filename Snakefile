@@ -1,0 +1,26 @@
+# avdistill: "Audio-Visual Model Distillation Using Acoustic Images" (Pérez et al., WACV 2020).
+#
+# Paths: resources/ holds the raw dataset (downloaded or synthesised); results/<stage>/...
+# holds every product, results/logs/<stage>/... its log and results/benchmarks/... its
+# resource usage.
+from snakemake.utils import min_version
+
+min_version("9.20")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/dataset.smk"
+include: "rules/tfrecords.smk"
+include: "rules/splits.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        data_targets(),

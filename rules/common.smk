@@ -1,0 +1,74 @@
+from pathlib import Path
+
+from snakemake.utils import validate
+
+validate(config, schema="../workflow/schemas/config.schema.yaml")
+
+LOCATIONS = (
+    config["dataset"]["synthetic"]["locations"]
+    if config["dataset"]["source"] == "synthetic"
+    else [1, 2, 3]
+)
+MODALITIES = config["tfrecords"]["modalities"]
+SPLITS = config["splits"]["names"]
+
+
+wildcard_constraints:
+    modality="acoustic|audio|video",
+    location=r"\d\d",
+    location_number=r"[1-3]",
+    split=r"location_[1-3]|all",
+
+
+def split_locations(split):
+    """Locations (1-based) whose records a split draws from."""
+    if split == "all":
+        return list(LOCATIONS)
+    number = int(split.split("_")[1])
+    if number not in LOCATIONS:
+        raise ValueError(
+            f"split {split!r} needs location {number}, but the dataset has only "
+            f"locations {LOCATIONS} (config dataset.synthetic.locations)"
+        )
+    return [number]
+
+
+def raw_dataset_dir():
+    """Folder with matfiles/ and sync/: synthesised by the workflow, or the user's own."""
+    if config["dataset"]["source"] == "synthetic":
+        return "resources/dataset"
+    return config["dataset"]["path"]
+
+
+def record_dirs(modalities, locations):
+    return [
+        f"results/tfrecords/{m}/Location_{loc:02d}"
+        for m in modalities
+        for loc in locations
+    ]
+
+
+def split_record_dirs(wildcards):
+    """Every modality's records of a split: the lists must agree across modalities."""
+    return record_dirs(MODALITIES, split_locations(wildcards.split))
+
+
+def location_record_dirs(wildcards):
+    return record_dirs(MODALITIES, [int(wildcards.location_number)])
+
+
+def audio_record_dirs(wildcards):
+    return record_dirs(["audio"], split_locations(wildcards.split))
+
+
+def data_targets():
+    """Everything the data stage makes: lists, per-location dataset lists, statistics."""
+    targets = expand(
+        "results/lists/{split}/{name}.txt",
+        split=SPLITS,
+        name=["training", "validation", "testing"],
+    )
+    targets += expand("results/lists/location_{n}/dataset.txt", n=LOCATIONS)
+    if "audio" in MODALITIES:
+        targets += expand("results/stats/{split}/global_min.npy", split=SPLITS)
+    return targets
