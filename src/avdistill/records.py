@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from avdistill.constants import CONTEXT_KEYS, CONTEXT_LABEL_KEYS, SEQUENCE_KEYS
+from avdistill.errors import DataError
 from avdistill.fileio import atomic_path
 
 
