@@ -12,3 +12,6 @@ class DataError(ValueError):
         self.path = None if path is None else os.fspath(path)
         self.problem = problem
         super().__init__(problem if path is None else f"{self.path}: {problem}")
+
+    def __reduce__(self):  # crosses process boundaries (worker pools) intact
+        return type(self), (self.path, self.problem)

@@ -1,0 +1,93 @@
+"""The data part of the DAG, run for real with Snakemake on a tiny synthetic dataset."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+TINY_CONFIG = {
+    "seed": 3,
+    "dataset": {"synthetic": {"subjects": 1, "actions": [0, 3, 7, 12], "seconds": 10, "frame_size": [48, 64]}},
+}
+
+
+def snakemake(workdir: Path, *args: str, config: dict | None = None) -> subprocess.CompletedProcess:
+    configfile = workdir / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config or TINY_CONFIG))
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    command += ["--configfile", str(configfile), "--workflow-profile", str(REPO / "profiles" / "default"), *args]
+    return subprocess.run(command, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("workflow")
+    result = snakemake(workdir, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir
+
+
+def chunks_to_lines(chunks: int) -> dict[str, int]:
+    train, validation = int(chunks * 0.8), int(chunks * 0.1)
+    return {"training": 10 * train, "validation": 10 * validation, "testing": 10 * (chunks - train - validation)}
+
+
+@pytest.mark.workflow
+def test_data_stage_outputs(finished):
+    sequences_per_location = 1 * 4
+    for modality in ("acoustic", "audio", "video"):
+        for location in (1, 2, 3):
+            records = list((finished / f"results/tfrecords/{modality}/Location_{location:02d}").rglob("*.tfrecord"))
+            assert len(records) == sequences_per_location * 30
+    # 10-second sequences wrap around to 30 records: 3 chunks each.
+    for split, chunks in (("location_1", 12), ("location_2", 12), ("location_3", 12), ("all", 36)):
+        for name, lines in chunks_to_lines(chunks).items():
+            entries = (finished / f"results/lists/{split}/{name}.txt").read_text().split()
+            assert len(entries) == lines
+            assert all((finished / "results/tfrecords/video" / e).exists() for e in entries)
+        low = np.load(finished / f"results/stats/{split}/global_min.npy")
+        high = np.load(finished / f"results/stats/{split}/global_max.npy")
+        assert low.shape == high.shape == (257,) and np.all(high >= low)
+    for location in (1, 2, 3):
+        entries = (finished / f"results/lists/location_{location}/dataset.txt").read_text().split()
+        assert len(entries) == 12 * 10 and all(e.startswith(f"Location_{location:02d}/") for e in entries)
+    assert "converting 4 sequences" in (finished / "results/logs/tfrecords/audio/Location_02.log").read_text()
+    assert (finished / "results/benchmarks/dataset/synthesize.tsv").exists()
+
+
+@pytest.mark.workflow
+def test_nothing_reruns_and_an_edit_reruns_only_what_it_affects(finished):
+    result = snakemake(finished, "-n", "--cores", "2")
+    assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr
+    config = {**TINY_CONFIG, "loader": {"resampler": "kaiser_best"}}
+    result = snakemake(finished, "-n", "--cores", "2", config=config)
+    jobs = [line.split()[1].rstrip(":") for line in result.stdout.splitlines() if line.startswith(("rule ", "localrule "))]
+    assert result.returncode == 0
+    assert sorted(set(jobs) - {"all"}) == ["spectrogram_stats"], result.stdout
+    assert jobs.count("spectrogram_stats") == 4
+
+
+def test_lint_and_format_are_clean():
+    lint = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint", "--cores", "1", "--directory", str(REPO), "--snakefile", str(REPO / "Snakefile")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    snakefmt = Path(sys.executable).with_name("snakefmt")
+    fmt = subprocess.run([str(snakefmt), "--check", "Snakefile", "rules"], capture_output=True, text=True, cwd=REPO)
+    assert fmt.returncode == 0, fmt.stderr
+
+
+def test_bad_config_is_rejected_before_any_job(tmp_path):
+    result = snakemake(tmp_path, "-n", config={"dataset": {"synthetic": {"subjects": 12}}})
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "subjects" in output and "12 is greater than the maximum of 9" in output
