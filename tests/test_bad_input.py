@@ -33,17 +33,52 @@ def truncate(path, keep=0.5):
 @pytest.mark.parametrize(
     "damage, message",
     [
-        (lambda r: (r / "matfiles" / SEQ / "MFCC_Image/Data_50.mat").unlink(), r"MFCC_Image: frames are not numbered 1..n: Data_50.mat is missing"),
-        (lambda r: truncate(r / "matfiles" / SEQ / "MFCC_Image/Data_100.mat"), r"Data_100.mat: cannot read MATLAB file"),
-        (lambda r: scipy.io.savemat(r / "matfiles" / SEQ / "MFCC_Image/Data_7.mat", {"MFCC": np.zeros((40, 48, 12))}), r"Data_7.mat: MFCC has shape \(40, 48, 12\), larger than"),
-        (lambda r: scipy.io.savemat(r / "matfiles" / SEQ / "MFCC_Image/Data_7.mat", {"Beam": np.zeros((36, 48, 12))}), r"Data_7.mat: has no 'MFCC' variable"),
-        (lambda r: np.save(r / "sync" / SEQ / "audio/A_000009.npy", np.zeros((1, 1024), np.float64)), r"A_000009.npy: audio must be int32, found float64"),
-        (lambda r: np.save(r / "sync" / SEQ / "audio/A_000009.npy", np.zeros((1, 512), np.int32)), r"A_000009.npy: audio must have shape \(mics, 1024\), found \(1, 512\)"),
+        (
+            lambda r: (r / "matfiles" / SEQ / "MFCC_Image/Data_50.mat").unlink(),
+            r"MFCC_Image: frames are not numbered 1..n: Data_50.mat is missing",
+        ),
+        (
+            lambda r: truncate(r / "matfiles" / SEQ / "MFCC_Image/Data_100.mat"),
+            r"Data_100.mat: cannot read MATLAB file",
+        ),
+        (
+            lambda r: scipy.io.savemat(
+                r / "matfiles" / SEQ / "MFCC_Image/Data_7.mat", {"MFCC": np.zeros((40, 48, 12))}
+            ),
+            r"Data_7.mat: MFCC has shape \(40, 48, 12\), larger than",
+        ),
+        (
+            lambda r: scipy.io.savemat(
+                r / "matfiles" / SEQ / "MFCC_Image/Data_7.mat", {"Beam": np.zeros((36, 48, 12))}
+            ),
+            r"Data_7.mat: has no 'MFCC' variable",
+        ),
+        (
+            lambda r: np.save(r / "sync" / SEQ / "audio/A_000009.npy", np.zeros((1, 1024), np.float64)),
+            r"A_000009.npy: audio must be int32, found float64",
+        ),
+        (
+            lambda r: np.save(r / "sync" / SEQ / "audio/A_000009.npy", np.zeros((1, 512), np.int32)),
+            r"A_000009.npy: audio must have shape \(mics, 1024\), found \(1, 512\)",
+        ),
         (lambda r: truncate(r / "sync" / SEQ / "audio/A_000010.npy"), r"A_000010.npy: cannot read NumPy file"),
         (lambda r: truncate(r / "sync" / SEQ / "video/I_000011.jpeg", 0.6), r"I_000011.jpeg: truncated or not a JPEG"),
-        (lambda r: (r / "sync" / SEQ / "video/I_000120.jpeg").unlink(), r"Action_002: modalities have different numbers of frames \(acoustic: 120, audio: 120, video: 119\)"),
+        (
+            lambda r: (r / "sync" / SEQ / "video/I_000120.jpeg").unlink(),
+            r"Action_002: modalities have different numbers of frames \(acoustic: 120, audio: 120, video: 119\)",
+        ),
     ],
-    ids=["missing-mat", "truncated-mat", "mat-too-large", "mat-wrong-key", "npy-dtype", "npy-shape", "truncated-npy", "truncated-jpeg", "count-mismatch"],
+    ids=[
+        "missing-mat",
+        "truncated-mat",
+        "mat-too-large",
+        "mat-wrong-key",
+        "npy-dtype",
+        "npy-shape",
+        "truncated-npy",
+        "truncated-jpeg",
+        "count-mismatch",
+    ],
 )
 def test_bad_raw_file_is_named_and_nothing_is_left(raw_copy, tmp_path, damage, message):
     damage(raw_copy)
@@ -101,8 +136,14 @@ def test_record_of_another_modality_is_named(tiny_records, tiny_lists):
     "content, message",
     [
         ("", r"list is empty"),
-        ("Location_01/Subject_01/Action_001/Data_001.tfrecord\n", r"has 1 records, not a whole number of 10-record blocks"),
-        ("".join(f"Location_09/Subject_01/Action_001/Data_{i:03d}.tfrecord\n" for i in range(1, 11)), r"line 1 names a record that does not exist: .*Location_09"),
+        (
+            "Location_01/Subject_01/Action_001/Data_001.tfrecord\n",
+            r"has 1 records, not a whole number of 10-record blocks",
+        ),
+        (
+            "".join(f"Location_09/Subject_01/Action_001/Data_{i:03d}.tfrecord\n" for i in range(1, 11)),
+            r"line 1 names a record that does not exist: .*Location_09",
+        ),
     ],
     ids=["empty", "partial-block", "missing-record"],
 )
@@ -116,7 +157,17 @@ def test_bad_list_is_named(tiny_records, tmp_path, content, message):
 def test_cli_prints_one_line_and_exits_2(raw_copy, tmp_path):
     (raw_copy / "sync" / SEQ / "audio/A_000003.npy").unlink()
     result = subprocess.run(
-        [sys.executable, "-m", "avdistill.cli", "convert", str(raw_copy / "matfiles"), str(raw_copy / "sync"), str(tmp_path / "o"), "--jobs", "1"],
+        [
+            sys.executable,
+            "-m",
+            "avdistill.cli",
+            "convert",
+            str(raw_copy / "matfiles"),
+            str(raw_copy / "sync"),
+            str(tmp_path / "o"),
+            "--jobs",
+            "1",
+        ],
         capture_output=True,
         text=True,
     )

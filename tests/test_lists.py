@@ -89,7 +89,19 @@ def test_cli_writes_the_original_folder(fake_root, tmp_path):
     root = tmp_path / "records"
     root.symlink_to(fake_root)
     subprocess.run(
-        [sys.executable, "-m", "avdistill.cli", "lists", str(root), "--num-samples", "10", "--split-mode", "2", "--location", "2"],
+        [
+            sys.executable,
+            "-m",
+            "avdistill.cli",
+            "lists",
+            str(root),
+            "--num-samples",
+            "10",
+            "--split-mode",
+            "2",
+            "--location",
+            "2",
+        ],
         check=True,
     )
     written = (root / "10_seconds_location_2" / "lists" / "dataset.txt").read_text().splitlines()

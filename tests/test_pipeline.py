@@ -36,11 +36,19 @@ def test_inference_shapes_and_sample_count(tiny_records, tiny_lists, name, lengt
 
 def test_windows_are_consecutive_seconds_labelled_by_the_first(tiny_records, tiny_lists):
     options = PipelineOptions(sample_length=5, batch_size=4)
-    data = _all(make_dataset(tiny_lists / "testing.txt", {"acoustic": tiny_records["acoustic"]}, ["acoustic_images"], False, options))
+    data = _all(
+        make_dataset(
+            tiny_lists / "testing.txt", {"acoustic": tiny_records["acoustic"]}, ["acoustic_images"], False, options
+        )
+    )
     paths = (tiny_lists / "testing.txt").read_text().split()
     for sample in (0, 3):
-        seconds = [records.read_record(tiny_records["acoustic"] / p, ["acoustic"]) for p in paths[5 * sample : 5 * sample + 5]]
-        np.testing.assert_array_equal(data["acoustic_images"][sample], np.concatenate([s["acoustic_images"] for s in seconds]))
+        seconds = [
+            records.read_record(tiny_records["acoustic"] / p, ["acoustic"]) for p in paths[5 * sample : 5 * sample + 5]
+        ]
+        np.testing.assert_array_equal(
+            data["acoustic_images"][sample], np.concatenate([s["acoustic_images"] for s in seconds])
+        )
         assert np.argmax(data["action"][sample]) == seconds[0]["action"]
         assert np.argmax(data["location"][sample]) == seconds[0]["location"]
 
@@ -84,7 +92,9 @@ def test_normalised_spectrogram_uses_the_statistics(tiny_records, tiny_lists):
     low, high = compute_spectrogram_stats(tiny_lists / "training.txt", tiny_records["audio"])
     assert low.shape == high.shape == (257,) and np.all(high > low)
     options = PipelineOptions(sample_length=5, batch_size=8, normalize=True, stats=(low, high))
-    data = _all(make_dataset(tiny_lists / "training.txt", {"audio": tiny_records["audio"]}, ["spectrogram"], False, options))
+    data = _all(
+        make_dataset(tiny_lists / "training.txt", {"audio": tiny_records["audio"]}, ["spectrogram"], False, options)
+    )
     # Over the list the statistics came from, every bin spans exactly [0, 1].
     np.testing.assert_allclose(data["spectrogram"].min(axis=(0, 1, 2)), 0, atol=1e-5)
     np.testing.assert_allclose(data["spectrogram"].max(axis=(0, 1, 2)), 1, atol=1e-5)

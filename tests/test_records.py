@@ -20,13 +20,17 @@ def original_writer(path, action, location, subject, acoustic=None, audio=None, 
     context = {"action": int64(action), "location": int64(location), "subject": int64(subject)}
     lists = {}
     if acoustic is not None:
-        context.update({"audio_image/height": int64(36), "audio_image/width": int64(48), "audio_image/depth": int64(12)})
+        context.update(
+            {"audio_image/height": int64(36), "audio_image/width": int64(48), "audio_image/depth": int64(12)}
+        )
         lists["audio/image"] = [a.astype("<f4").tobytes() for a in acoustic]
     if audio is not None:
         context.update({"audio_data/mics": int64(audio.shape[1]), "audio_data/samples": int64(audio.shape[2])})
         lists["audio/data"] = [a.tobytes() for a in audio]
     if video is not None:
-        context.update({"video/height": int64(video.shape[1]), "video/width": int64(video.shape[2]), "video/depth": int64(3)})
+        context.update(
+            {"video/height": int64(video.shape[1]), "video/width": int64(video.shape[2]), "video/depth": int64(3)}
+        )
         lists["video/image"] = [v.tobytes() for v in video]
     feature_lists = {
         key: tf.train.FeatureList(feature=[tf.train.Feature(bytes_list=tf.train.BytesList(value=[b])) for b in values])
@@ -62,7 +66,9 @@ def test_converted_records_match_raw_files_with_original_offsets_and_wraparound(
     path = "Location_02/Subject_01/Action_007/Data_011.tfrecord"
     labels, acoustic = original_reader(tiny_records["acoustic"] / path, "acoustic")
     assert labels == {"action": 6, "location": 1, "subject": 0}
-    expected = np.stack([scipy.io.loadmat(tiny_raw / "matfiles" / raw / "MFCC_Image" / f"Data_{i}.mat")["MFCC"] for i in range(1, 13)])
+    expected = np.stack(
+        [scipy.io.loadmat(tiny_raw / "matfiles" / raw / "MFCC_Image" / f"Data_{i}.mat")["MFCC"] for i in range(1, 13)]
+    )
     np.testing.assert_array_equal(acoustic, expected)
     _, audio = original_reader(tiny_records["audio"] / path, "audio")
     expected = np.stack([np.load(tiny_raw / "sync" / raw / "audio" / f"A_{i:06d}.npy") for i in range(1, 13)])

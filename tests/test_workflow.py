@@ -68,7 +68,9 @@ def test_nothing_reruns_and_an_edit_reruns_only_what_it_affects(finished):
     assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr
     config = {**TINY_CONFIG, "loader": {"resampler": "kaiser_best"}}
     result = snakemake(finished, "-n", "--cores", "2", config=config)
-    jobs = [line.split()[1].rstrip(":") for line in result.stdout.splitlines() if line.startswith(("rule ", "localrule "))]
+    jobs = [
+        line.split()[1].rstrip(":") for line in result.stdout.splitlines() if line.startswith(("rule ", "localrule "))
+    ]
     assert result.returncode == 0
     assert sorted(set(jobs) - {"all"}) == ["spectrogram_stats"], result.stdout
     assert jobs.count("spectrogram_stats") == 4
@@ -76,7 +78,18 @@ def test_nothing_reruns_and_an_edit_reruns_only_what_it_affects(finished):
 
 def test_lint_and_format_are_clean():
     lint = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--lint", "--cores", "1", "--directory", str(REPO), "--snakefile", str(REPO / "Snakefile")],
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--lint",
+            "--cores",
+            "1",
+            "--directory",
+            str(REPO),
+            "--snakefile",
+            str(REPO / "Snakefile"),
+        ],
         capture_output=True,
         text=True,
         cwd=REPO,

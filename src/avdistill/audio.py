@@ -50,6 +50,7 @@ def resample_fft(x: tf.Tensor, num_out: int) -> tf.Tensor:
 def _resample_kaiser_best(x, num_out):
     import librosa
     import numpy as np
+    import resampy  # noqa: F401  (librosa imports it lazily; parallel map threads would race)
 
     def resample_rows(rows):
         out = [
