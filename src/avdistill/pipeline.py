@@ -18,7 +18,7 @@ original reseeded its shuffle with the epoch number; its crops used a fixed op s
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -62,7 +62,6 @@ class PipelineOptions:
     video_channel_order: str = "bgr"  # the original's; "rgb" is the corrected one
     video_resize: str = "legacy"  # the original's; "half_pixel" is TF2's
     parallel_reads: int = 8
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.sample_length < 1 or self.total_length % self.sample_length:
