@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 import scipy.io
@@ -64,6 +65,10 @@ def truncate(path, keep=0.5):
         (lambda r: truncate(r / "sync" / SEQ / "audio/A_000010.npy"), r"A_000010.npy: cannot read NumPy file"),
         (lambda r: truncate(r / "sync" / SEQ / "video/I_000011.jpeg", 0.6), r"I_000011.jpeg: truncated or not a JPEG"),
         (
+            lambda r: cv2.imwrite(str(r / "sync" / SEQ / "video/I_000005.jpeg"), np.zeros((32, 64, 3), np.uint8)),
+            r"I_000005.jpeg: frame shape \(32, 64, 3\) differs from \(48, 64, 3\) in the same sequence",
+        ),
+        (
             lambda r: (r / "sync" / SEQ / "video/I_000120.jpeg").unlink(),
             r"Action_002: modalities have different numbers of frames \(acoustic: 120, audio: 120, video: 119\)",
         ),
@@ -77,6 +82,7 @@ def truncate(path, keep=0.5):
         "npy-shape",
         "truncated-npy",
         "truncated-jpeg",
+        "jpeg-size",
         "count-mismatch",
     ],
 )

@@ -46,15 +46,16 @@ def record_frame_indices(second: int, num_frames: int) -> list[int]:
     return [index % num_frames + 1 for index in range(FRAMES_PER_SECOND * second, FRAMES_PER_SECOND * (second + 1))]
 
 
-def _read_frames(sequence: raw.RawSequence, modality: str, indices: list[int]) -> np.ndarray:
-    frames = [_READERS[modality](sequence.frame_path(modality, i)) for i in indices]
-    shapes = {frame.shape for frame in frames}
-    if len(shapes) > 1:
-        odd = next(i for i, f in zip(indices, frames, strict=True) if f.shape != frames[0].shape)
-        raise DataError(
-            sequence.frame_path(modality, odd),
-            f"frame shape {frames[indices.index(odd)].shape} differs from {frames[0].shape} in the same sequence",
-        )
+def _read_frames(sequence: raw.RawSequence, modality: str, indices: list[int], shapes: dict) -> np.ndarray:
+    """Frames `indices` of one modality, each checked against the sequence's first frame."""
+    frames = []
+    for index in indices:
+        path = sequence.frame_path(modality, index)
+        frame = _READERS[modality](path)
+        expected = shapes.setdefault(modality, frame.shape)
+        if frame.shape != expected:
+            raise DataError(path, f"frame shape {frame.shape} differs from {expected} in the same sequence")
+        frames.append(frame)
     return np.stack(frames)
 
 
@@ -65,18 +66,11 @@ def convert_sequence(sequence: raw.RawSequence, out_root: str | Path, modalities
     out_root = Path(out_root)
     written: list[str] = []
     labels = {"action": sequence.action, "location": sequence.location - 1, "subject": sequence.subject - 1}
-    first_shapes: dict = {}
+    shapes: dict = {}
     try:
         for second in range(MIN_SECONDS):
             indices = record_frame_indices(second, sequence.num_frames)
-            frames = {m: _read_frames(sequence, m, indices) for m in modalities}
-            for modality, array in frames.items():
-                expected = first_shapes.setdefault(modality, array.shape[1:])
-                if array.shape[1:] != expected:
-                    raise DataError(
-                        sequence.frame_path(modality, indices[0]),
-                        f"frame shape {array.shape[1:]} differs from {expected} in the same sequence",
-                    )
+            frames = {m: _read_frames(sequence, m, indices, shapes) for m in modalities}
             path = out_root / record_relative_path(sequence.location, sequence.subject, sequence.action, second)
             records.write_record(path, records.sequence_example(labels, frames))
             written.append(str(path))
@@ -132,15 +126,12 @@ def convert_dataset(
                 futures = [pool.submit(convert_sequence, s, out_root, modalities) for s in sequences]
                 try:
                     for future in futures:
-                        written += future.result()
-                except BaseException:
-                    for future in futures:
-                        future.cancel()
-                    pool.shutdown(wait=True)
+                        future.result()  # the first failure stops the conversion
+                finally:
+                    pool.shutdown(wait=True, cancel_futures=True)
                     for future in futures:
                         if future.done() and not future.cancelled() and future.exception() is None:
                             written += future.result()
-                    raise
     except BaseException:
         for path in written:
             Path(path).unlink(missing_ok=True)
