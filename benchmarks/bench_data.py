@@ -26,6 +26,47 @@ def timed(fn):
     return out, time.perf_counter() - start
 
 
+class PeakMemory:
+    """Peak memory of this process and its children (the conversion workers), sampled every 50 ms.
+
+    PSS shares each shared page among the processes that map it, so its sum over the tree is
+    what the job really costs; RSS counts shared libraries once per process.
+    """
+
+    def __init__(self):
+        import threading
+
+        self.peak = {"rss": 0, "pss": 0, "uss": 0}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.wait(0.05):
+            total = {"rss": 0, "pss": 0, "uss": 0}
+            for process in [me, *me.children(recursive=True)]:
+                try:
+                    info = process.memory_full_info()
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    continue
+                for key in total:
+                    total[key] += getattr(info, key)
+            self.peak = {key: max(self.peak[key], total[key]) for key in total}
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def megabytes(self) -> dict:
+        return {f"peak_{key}_MB": round(value / 1e6) for key, value in self.peak.items()}
+
+
 def samples_per_second(dataset, batches: int) -> float:
     iterator = iter(dataset)
     next(iterator)  # warm-up: graph tracing, first reads
@@ -96,22 +137,25 @@ def main() -> None:
         print(f"synth: {summary['sequences']} sequences, {summary['frames']} frames in {seconds:.1f} s")
         results["convert"] = {}
         for modality in ("acoustic", "audio", "video"):
-            report = convert_dataset(
-                work / "dataset/matfiles",
-                work / "dataset/sync",
-                work / "tfrecords" / modality,
-                [modality],
-                jobs=args.jobs,
-            )
+            with PeakMemory() as memory:
+                report = convert_dataset(
+                    work / "dataset/matfiles",
+                    work / "dataset/sync",
+                    work / "tfrecords" / modality,
+                    [modality],
+                    jobs=args.jobs,
+                )
             results["convert"][modality] = {
                 "records": report.records,
                 "seconds": round(report.seconds, 1),
                 "records_per_s": round(report.records_per_second, 1),
                 "MB_written_per_s": round(report.megabytes_per_second, 1),
                 "MB_written": round(report.bytes_written / 1e6, 1),
+                **memory.megabytes(),
             }
             print(
-                f"convert {modality}: {report.records_per_second:.1f} records/s, {report.megabytes_per_second:.1f} MB/s written"
+                f"convert {modality}: {report.records_per_second:.1f} records/s, "
+                f"{report.megabytes_per_second:.1f} MB/s written, memory {memory.megabytes()}"
             )
     roots = {m: work / "tfrecords" / m for m in ("acoustic", "audio", "video")}
     make_lists(list(roots.values()), work / "lists/all")

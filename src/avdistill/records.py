@@ -14,39 +14,29 @@ from pathlib import Path
 
 import numpy as np
 
+from avdistill import tfrecord_writer
 from avdistill.constants import CONTEXT_KEYS, CONTEXT_LABEL_KEYS, SEQUENCE_KEYS
 from avdistill.errors import DataError
 from avdistill.fileio import atomic_path
 
 
 def sequence_example(labels: dict, frames: dict) -> bytes:
-    """Serialize one record.
+    """Serialize one record (without TensorFlow, see `avdistill.tfrecord_writer`).
 
     Args:
       labels: `action`, `location`, `subject` as stored (0-based).
       frames: modality -> array of frames: acoustic [F, 36, 48, 12] float32,
         audio [F, mics, 1024] int32, video [F, H, W, 3] uint8.
     """
-    import tensorflow as tf
-
-    def int64(value):
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
-
-    context = {key: int64(labels[key]) for key in CONTEXT_LABEL_KEYS}
+    context = {key: tfrecord_writer.int64_feature(labels[key]) for key in CONTEXT_LABEL_KEYS}
     feature_lists = {}
     dtypes = {"acoustic": "<f4", "audio": "<i4", "video": np.uint8}
     for modality, array in frames.items():
         array = np.ascontiguousarray(array, dtype=dtypes[modality])
         for key, size in zip(CONTEXT_KEYS[modality], array.shape[1:], strict=True):
-            context[key] = int64(size)
-        feature_lists[SEQUENCE_KEYS[modality]] = tf.train.FeatureList(
-            feature=[tf.train.Feature(bytes_list=tf.train.BytesList(value=[frame.tobytes()])) for frame in array]
-        )
-    example = tf.train.SequenceExample(
-        context=tf.train.Features(feature=context),
-        feature_lists=tf.train.FeatureLists(feature_list=feature_lists),
-    )
-    return example.SerializeToString()
+            context[key] = tfrecord_writer.int64_feature(size)
+        feature_lists[SEQUENCE_KEYS[modality]] = [tfrecord_writer.bytes_feature(frame.tobytes()) for frame in array]
+    return tfrecord_writer.sequence_example(context, feature_lists)
 
 
 # zlib level 1: a quarter of the default level's time for files ~35 % larger; any GZIP
@@ -56,12 +46,8 @@ GZIP_LEVEL = 1
 
 def write_record(path: str | Path, serialized: bytes) -> None:
     """Write one serialized example as a GZIP TFRecord file, atomically."""
-    import tensorflow as tf
-
-    options = tf.io.TFRecordOptions(compression_type="GZIP", compression_level=GZIP_LEVEL)
     with atomic_path(path) as tmp:
-        with tf.io.TFRecordWriter(str(tmp), options=options) as writer:
-            writer.write(serialized)
+        tfrecord_writer.write_gzip_tfrecord(tmp, [serialized], GZIP_LEVEL)
 
 
 def parse_fn(modalities: list[str]):
