@@ -18,9 +18,11 @@ include: "rules/common.smk"
 include: "rules/dataset.smk"
 include: "rules/tfrecords.smk"
 include: "rules/splits.smk"
+include: "rules/stage1.smk"
 
 
 rule all:
     default_target: True
     input:
         data_targets(),
+        stage1_targets(),

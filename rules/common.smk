@@ -11,6 +11,20 @@ LOCATIONS = (
 )
 MODALITIES = config["tfrecords"]["modalities"]
 SPLITS = config["splits"]["names"]
+STAGE1_MODELS = config["stage1"]["models"]
+# The modality each network reads, and the loader keys that change its inputs.
+MODEL_MODALITY = {
+    "dualcamnet": "acoustic",
+    "hearnet": "audio",
+    "soundnet5": "audio",
+    "resnet50": "video",
+    "temporal_resnet50": "video",
+}
+LOADER_KEYS = {
+    "acoustic": [],
+    "audio": ["resampler"],
+    "video": ["video_channel_order", "video_resize", "video_crop_size"],
+}
 
 
 wildcard_constraints:
@@ -18,6 +32,7 @@ wildcard_constraints:
     location=r"\d\d",
     location_number=r"[1-3]",
     split=r"location_[1-3]|all",
+    model="|".join(MODEL_MODALITY),
 
 
 def split_locations(split):
@@ -72,3 +87,56 @@ def data_targets():
     if "audio" in MODALITIES:
         targets += expand("results/stats/{split}/global_min.npy", split=SPLITS)
     return targets
+
+
+def model_settings(wildcards):
+    """A model's training settings (not its resources: editing those reruns nothing)."""
+    settings = dict(config["models"][wildcards.model])
+    settings.pop("resources", None)
+    return settings
+
+
+def model_loader(wildcards):
+    """Only the loader keys that change this model's inputs."""
+    keys = LOADER_KEYS[MODEL_MODALITY[wildcards.model]]
+    return {key: config["loader"][key] for key in keys}
+
+
+def model_roots(wildcards):
+    modality = MODEL_MODALITY[wildcards.model]
+    return {modality: f"results/tfrecords/{modality}"}
+
+
+def model_record_dirs(wildcards):
+    modality = MODEL_MODALITY[wildcards.model]
+    return record_dirs([modality], split_locations(wildcards.split))
+
+
+def model_stats_files(wildcards):
+    """HearNet's min-max normalisation needs the split's spectrogram statistics."""
+    if config["models"][wildcards.model].get("normalize", False):
+        return expand(
+            "results/stats/{split}/global_{name}.npy",
+            split=wildcards.split,
+            name=["min", "max"],
+        )
+    return []
+
+
+def model_threads(wildcards):
+    return config["models"][wildcards.model]["resources"]["threads"]
+
+
+def model_resource(name):
+    def resource(wildcards):
+        return config["models"][wildcards.model]["resources"][name]
+
+    return resource
+
+
+def stage1_targets():
+    return expand(
+        "results/stage1/{model}/{split}/metrics.json",
+        model=STAGE1_MODELS,
+        split=SPLITS,
+    )

@@ -33,8 +33,8 @@ INPUT_MODALITIES = {
     "acoustic_images": "acoustic",  # [B, 12L, 36, 48, 12] float32
     "waveform": "audio",  # [B, 22050L] float32 in [-256, 256]
     "spectrogram": "audio",  # [B, 500, 1, 257] float32 for L = 5
-    "video_frames": "video",  # [B, 12L, 224, 224, 3] float32
-    "video_clip": "video",  # [B, 5, 224, 224, 3] float32 (temporal ResNet-50)
+    "video_frames": "video",  # [B, 12L, S, S, 3] float32, S = video_crop_size (224)
+    "video_clip": "video",  # [B, 5, S, S, 3] float32 (temporal ResNet-50)
 }
 
 # Which input each network of the paper reads (loader settings of main_s1 / main_s2).
@@ -61,6 +61,7 @@ class PipelineOptions:
     resampler: str = "fft"  # or "kaiser_best" (librosa, the original's, slow)
     video_channel_order: str = "bgr"  # the original's; "rgb" is the corrected one
     video_resize: str = "legacy"  # the original's; "half_pixel" is TF2's
+    video_crop_size: int = 224  # the original's; smaller crops make ResNet-50 affordable on CPU
     parallel_reads: int = 8
 
     def __post_init__(self):
@@ -152,8 +153,11 @@ def _transform_batch(batch: dict, inputs: list[str], options: PipelineOptions) -
             clips = batch[name]
             shape = tf.shape(clips)
             flat = tf.reshape(clips, tf.concat([[-1], shape[2:]], axis=0))
-            frames = video.preprocess_frames(flat, options.video_channel_order, options.video_resize)
-            out[name] = tf.reshape(frames, [shape[0], shape[1], 224, 224, 3])
+            frames = video.preprocess_frames(
+                flat, options.video_channel_order, options.video_resize, options.video_crop_size
+            )
+            size = options.video_crop_size
+            out[name] = tf.reshape(frames, [shape[0], shape[1], size, size, 3])
     return out
 
 

@@ -26,24 +26,35 @@ def resized_shape(height, width, smallest_side: int = VIDEO_RESIZE_SMALLEST_SIDE
     return tf.cast(tf.math.rint(height * scale), tf.int32), tf.cast(tf.math.rint(width * scale), tf.int32)
 
 
-def preprocess_frames(frames: tf.Tensor, channel_order: str = "bgr", resize: str = "legacy") -> tf.Tensor:
-    """Frames [N, H, W, 3] uint8 -> [N, 224, 224, 3] float32, mean-subtracted."""
+def resize_side(crop_size: int) -> int:
+    """Smallest side before cropping: 256 for the original's 224 crop, in proportion otherwise."""
+    return round(crop_size * VIDEO_RESIZE_SMALLEST_SIDE / VIDEO_CROP_SIZE)
+
+
+def preprocess_frames(
+    frames: tf.Tensor, channel_order: str = "bgr", resize: str = "legacy", crop_size: int = VIDEO_CROP_SIZE
+) -> tf.Tensor:
+    """Frames [N, H, W, 3] uint8 -> [N, S, S, 3] float32, mean-subtracted (S = crop_size, 224 originally).
+
+    A smaller `crop_size` keeps the original's geometry (resize to 256/224 of the crop, centre
+    crop) at a fraction of ResNet-50's cost; the default configuration uses it on CPU.
+    """
     if channel_order not in CHANNEL_ORDERS:
         raise ValueError(f"channel_order must be one of {CHANNEL_ORDERS}, got {channel_order!r}")
     if resize not in RESIZE_METHODS:
         raise ValueError(f"resize must be one of {RESIZE_METHODS}, got {resize!r}")
     shape = tf.shape(frames)
-    new_height, new_width = resized_shape(shape[1], shape[2])
+    new_height, new_width = resized_shape(shape[1], shape[2], resize_side(crop_size))
     size = tf.stack([new_height, new_width])
     if resize == "legacy":
         resized = tf.compat.v1.image.resize_bilinear(frames, size, align_corners=False, half_pixel_centers=False)
     else:
         resized = tf.image.resize(frames, size, method="bilinear")
     # Offsets by true division then truncation: (341 - 224) / 2 = 58.5 -> 58, as slim did.
-    top = tf.cast(tf.cast(new_height - VIDEO_CROP_SIZE, tf.float32) / 2.0, tf.int32)
-    left = tf.cast(tf.cast(new_width - VIDEO_CROP_SIZE, tf.float32) / 2.0, tf.int32)
-    crop = resized[:, top : top + VIDEO_CROP_SIZE, left : left + VIDEO_CROP_SIZE, :]
-    crop = tf.ensure_shape(crop, [None, VIDEO_CROP_SIZE, VIDEO_CROP_SIZE, 3])
+    top = tf.cast(tf.cast(new_height - crop_size, tf.float32) / 2.0, tf.int32)
+    left = tf.cast(tf.cast(new_width - crop_size, tf.float32) / 2.0, tf.int32)
+    crop = resized[:, top : top + crop_size, left : left + crop_size, :]
+    crop = tf.ensure_shape(crop, [None, crop_size, crop_size, 3])
     if channel_order == "rgb":
         crop = crop[..., ::-1]  # stored BGR -> RGB, matching the means and ImageNet weights
     return tf.cast(crop, tf.float32) - tf.constant(VGG_RGB_MEANS, tf.float32)

@@ -1,0 +1,64 @@
+# Stage 1: every network trained from labels on a split, then tested on its testing list.
+# A job's resumable state lives in results/stage1/{model}/{split}/train_state/ (not an
+# output, so Snakemake never deletes it): a killed job restarts after its last epoch.
+
+
+rule train_stage1:
+    input:
+        training="results/lists/{split}/training.txt",
+        validation="results/lists/{split}/validation.txt",
+        records=model_record_dirs,
+        stats=model_stats_files,
+    output:
+        weights="results/stage1/{model}/{split}/model.weights.npz",
+        history="results/stage1/{model}/{split}/history.csv",
+    log:
+        "results/logs/stage1/{model}/{split}/train.log",
+    benchmark:
+        "results/benchmarks/stage1/{model}/{split}/train.tsv"
+    conda:
+        "../envs/avdistill.yaml"
+    threads: model_threads
+    resources:
+        mem_mb=model_resource("mem_mb"),
+        runtime=model_resource("runtime"),
+        gpu=model_resource("gpu"),
+    params:
+        settings=model_settings,
+        loader=model_loader,
+        seed=lookup(dpath="seed", within=config),
+        roots=model_roots,
+        stats_dir="results/stats/{split}",
+        work_dir="results/stage1/{model}/{split}/train_state",
+    script:
+        "../workflow/scripts/train_stage1.py"
+
+
+rule test_stage1:
+    input:
+        weights="results/stage1/{model}/{split}/model.weights.npz",
+        testing="results/lists/{split}/testing.txt",
+        records=model_record_dirs,
+        stats=model_stats_files,
+    output:
+        metrics="results/stage1/{model}/{split}/metrics.json",
+    log:
+        "results/logs/stage1/{model}/{split}/test.log",
+    benchmark:
+        "results/benchmarks/stage1/{model}/{split}/test.tsv"
+    conda:
+        "../envs/avdistill.yaml"
+    threads: model_threads
+    resources:
+        mem_mb=model_resource("mem_mb"),
+        runtime=model_resource("runtime"),
+        gpu=model_resource("gpu"),
+    params:
+        settings=model_settings,
+        loader=model_loader,
+        seed=lookup(dpath="seed", within=config),
+        roots=model_roots,
+        stats_dir="results/stats/{split}",
+        clip_length=lookup(dpath="evaluation/clip_length", within=config),
+    script:
+        "../workflow/scripts/test_stage1.py"

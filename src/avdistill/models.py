@@ -1,0 +1,397 @@
+"""Every network of the paper in Keras 3, layer by layer as the original built them (§3).
+
+Layer names are the original's variable scopes with "/" written "." (Keras forbids "/"):
+`DualCamNet.conv1`, `hear_net.conv4`, `SoundNet.conv1.norm`,
+`resnet_v1_50.block1.unit_1.bottleneck_v1.conv2.BatchNorm`, so a weight's path
+(`<layer>/<variable>`) maps one to one onto the checkpoints' names.
+
+Conventions carried over from TF 1.4 slim, on purpose:
+- slim's `l2_regularizer(s)` is `s * sum(w^2) / 2`, Keras' `L2(l)` is `l * sum(w^2)`:
+  `slim_l2(s)` returns `L2(s / 2)`.
+- slim's batch norm `decay` is Keras' `momentum`; its epsilon is given explicitly.
+- Frozen layers of the original (the ResNet-50 backbone) keep their *variables* frozen
+  but still run batch norm in training mode and update its moving statistics during
+  training, as slim's train op did. Keras would switch a `trainable=False` layer to
+  inference mode, so `freeze_variables` marks the variables instead of the layers.
+- The original passed `keep_prob=0.5` to every network in training, but none of the
+  networks used here applies dropout (`shared_net`, HearNet, SoundNet5 and ResNet-50
+  ignore it; DualCamNet's `drop1` exists only in the unused non-hybrid variant).
+
+Models take the pipeline's batches (`avdistill.pipeline.MODEL_INPUTS`) as named inputs.
+Frame models (DualCamNet, ResNet-50, the audio-visual model) return per-frame logits
+[B, F, 14]; the others return one row per sample, [B, 14].
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import layers
+
+from avdistill.constants import (
+    ACOUSTIC_IMAGE_SHAPE,
+    FRAMES_PER_SECOND,
+    NUM_ACTIONS,
+    STFT_FFT_LENGTH,
+    STFT_FRAME_LENGTH,
+    STFT_FRAME_STEP,
+    TARGET_SAMPLE_RATE,
+    TEMPORAL_FRAMES,
+    VIDEO_CROP_SIZE,
+)
+
+MODEL_NAMES = ("dualcamnet", "hearnet", "soundnet5", "resnet50", "temporal_resnet50", "av_model")
+TRAINABLE_CHOICES = ("original", "all")
+
+
+def slim_l2(scale: float) -> keras.regularizers.Regularizer:
+    """slim.l2_regularizer(scale) in Keras terms: slim halves the sum of squares."""
+    return keras.regularizers.L2(scale / 2.0)
+
+
+def _truncated_normal(stddev: float):
+    return keras.initializers.TruncatedNormal(mean=0.0, stddev=stddev)
+
+
+def _he_truncated():
+    """slim's variance_scaling_initializer(): factor 2, fan-in, truncated normal."""
+    return keras.initializers.VarianceScaling(scale=2.0, mode="fan_in", distribution="truncated_normal")
+
+
+class MergeFrames(layers.Layer):
+    """[B, F, ...] -> [B*F, ...]: frames become rows, as the original fed its networks."""
+
+    def call(self, inputs):
+        shape = keras.ops.shape(inputs)
+        return keras.ops.reshape(inputs, (-1, *shape[2:]))
+
+
+class SplitFrames(layers.Layer):
+    """[B*F, ...] -> [B, F, ...] for a fixed number of frames F."""
+
+    def __init__(self, frames: int, **kwargs):
+        super().__init__(**kwargs)
+        self.frames = frames
+
+    def call(self, inputs):
+        shape = keras.ops.shape(inputs)
+        return keras.ops.reshape(inputs, (-1, self.frames, *shape[1:]))
+
+    def get_config(self):
+        return {**super().get_config(), "frames": self.frames}
+
+
+def freeze_variables(model: keras.Model, keep: tuple[str, ...]) -> None:
+    """Freeze every variable whose path does not start with one of `keep` (layer-name prefixes).
+
+    Layers stay `trainable`, so batch norm keeps its training-mode behaviour (see module doc).
+    """
+    for variable in model.weights:
+        if not variable.path.startswith(keep):
+            variable.trainable = False
+
+
+def _shared_net(x, scope: str, num_classes: int = NUM_ACTIONS):
+    """shared.py::shared_net: fc1 1000 1x1 ReLU and fc2 linear, truncated-normal(0.01), no L2."""
+    x = layers.Conv2D(1000, 1, activation="relu", kernel_initializer=_truncated_normal(0.01), name=f"{scope}.fc1")(x)
+    x = layers.Conv2D(num_classes, 1, kernel_initializer=_truncated_normal(0.01), name=f"{scope}.fc2")(x)
+    return layers.Reshape((num_classes,), name=f"{scope}.squeeze")(x)
+
+
+# --- DualCamNet (acoustic images) ------------------------------------------------------
+
+
+def _dualcamnet_features(acoustic_images, frames: int):
+    """dualcamnet_v2 with num_classes=None: [B, F, 36, 48, 12] -> [B*F, 1, 1, 1024] ("full1")."""
+    scope = "DualCamNet"
+    x = layers.Reshape((frames // FRAMES_PER_SECOND, FRAMES_PER_SECOND, *ACOUSTIC_IMAGE_SHAPE))(acoustic_images)
+    x = MergeFrames(name=f"{scope}.seconds")(x)  # [B*L, 12, 36, 48, 12]: one group per second
+    # Temporal 7x1x1 convolution; SAME zero-pads time inside each 1-second group.
+    x = layers.Conv3D(12, (7, 1, 1), padding="same", activation="relu", name=f"{scope}.conv1")(x)
+    x = MergeFrames(name=f"{scope}.frames")(x)  # [B*F, 36, 48, 12]
+    x = layers.Conv2D(32, 5, padding="same", activation="relu", name=f"{scope}.conv2")(x)
+    x = layers.MaxPool2D(2, 2, name=f"{scope}.pool2")(x)
+    x = layers.Conv2D(64, 5, padding="same", activation="relu", name=f"{scope}.conv3")(x)
+    x = layers.MaxPool2D(2, 2, name=f"{scope}.pool3")(x)
+    return layers.Conv2D(1024, (9, 12), activation="relu", name=f"{scope}.full1")(x)
+
+
+def dualcamnet(sample_length: int = 1) -> keras.Model:
+    """The acoustic-image teacher ("DualCamHybridNet"): per-frame logits [B, 12L, 14]. All trainable."""
+    frames = FRAMES_PER_SECOND * sample_length
+    acoustic_images = keras.Input((frames, *ACOUSTIC_IMAGE_SHAPE), name="acoustic_images")
+    x = _dualcamnet_features(acoustic_images, frames)
+    logits = SplitFrames(frames, name="DualCamNet.per_frame")(_shared_net(x, "DualCamNet"))
+    return keras.Model(acoustic_images, logits, name="dualcamnet")
+
+
+# --- HearNet (spectrogram) -------------------------------------------------------------
+
+
+def spectrogram_frames(sample_length: int) -> int:
+    samples = TARGET_SAMPLE_RATE * sample_length
+    return (samples - STFT_FRAME_LENGTH) // STFT_FRAME_STEP + 1
+
+
+def hearnet(sample_length: int = 5) -> keras.Model:
+    """HearNet on the magnitude spectrogram [B, T, 1, 257]: logits [B, 14]. All trainable."""
+    scope, l2 = "hear_net", slim_l2(5e-4)
+    time_steps = spectrogram_frames(sample_length)
+    if time_steps < 500:
+        # Three 5x1 poolings and a 4x1 VALID conv4 need at least 500 frames (5 s).
+        raise ValueError(f"HearNet needs sample_length >= 5 s (500 spectrogram frames), got {sample_length} s")
+    spectrogram = keras.Input((time_steps, 1, STFT_FFT_LENGTH // 2 + 1), name="spectrogram")
+    x = spectrogram
+    for index, (filters, kernel) in enumerate(((128, 11), (256, 5), (256, 3)), start=1):
+        x = layers.Conv2D(
+            filters, (kernel, 1), padding="same", activation="relu", kernel_regularizer=l2, name=f"{scope}.conv{index}"
+        )(x)
+        x = layers.MaxPool2D((5, 1), (5, 1), name=f"{scope}.pool{index}")(x)
+    x = layers.Conv2D(1024, (4, 1), activation="relu", kernel_regularizer=l2, name=f"{scope}.conv4")(x)
+    x = layers.Conv2D(1024, 1, activation="relu", kernel_regularizer=l2, name=f"{scope}.conv5")(x)
+    return keras.Model(spectrogram, _shared_net(x, scope), name="hearnet")
+
+
+# --- SoundNet5 (raw waveform) ----------------------------------------------------------
+
+# (filters, kernel, stride, padding each side, pool) of conv1..conv5 (§3.3).
+SOUNDNET5_LAYERS = (
+    (32, 64, 2, 32, 8),
+    (64, 32, 2, 16, 8),
+    (128, 16, 2, 8, 8),
+    (256, 8, 2, 4, None),
+    (1024, 16, 12, 4, None),
+)
+SOUNDNET_PRETRAINED_LAYERS = ("conv1", "conv2", "conv3", "conv4")  # restored from soundnet5_final.t7
+
+
+def soundnet5(sample_length: int = 5) -> keras.Model:
+    """SoundNet5 on the waveform [B, 22050L]: logits [B, 14]. All trainable (fine-tuning).
+
+    slim soundnet_arg_scope: VALID convs with biases, no activation, truncated-normal(0.01)
+    weights and L2 5e-4; then batch norm (decay 0.999, eps 0.001, with scale) and ReLU.
+    """
+    scope, l2 = "SoundNet", slim_l2(5e-4)
+    samples = TARGET_SAMPLE_RATE * sample_length
+    waveform = keras.Input((samples,), name="waveform")
+    x = layers.Reshape((samples, 1, 1))(waveform)
+    length = samples
+    for index, (filters, kernel, stride, pad, pool) in enumerate(SOUNDNET5_LAYERS, start=1):
+        x = layers.ZeroPadding2D(((pad, pad), (0, 0)), name=f"{scope}.conv{index}.pad")(x)
+        x = layers.Conv2D(
+            filters,
+            (kernel, 1),
+            strides=(stride, 1),
+            kernel_initializer=_truncated_normal(0.01),
+            kernel_regularizer=l2,
+            name=f"{scope}.conv{index}",
+        )(x)
+        x = layers.BatchNormalization(momentum=0.999, epsilon=1e-3, name=f"{scope}.conv{index}.norm")(x)
+        x = layers.ReLU(name=f"{scope}.conv{index}.relu")(x)
+        length = (length + 2 * pad - kernel) // stride + 1
+        if pool:
+            x = layers.MaxPool2D((pool, 1), (pool, 1), name=f"{scope}.pool{index}")(x)
+            length //= pool
+    if length != 1:
+        raise ValueError(f"SoundNet5 needs sample_length 5 s (conv5 length 1), got {sample_length} s -> {length}")
+    x = layers.Conv2D(
+        1024,
+        1,
+        activation="relu",
+        kernel_initializer=_truncated_normal(0.01),
+        kernel_regularizer=l2,
+        name=f"{scope}.conv6",
+    )(x)
+    return keras.Model(waveform, _shared_net(x, scope), name="soundnet5")
+
+
+# --- ResNet-50 v1, slim layout ---------------------------------------------------------
+
+RESNET_BLOCKS = ((64, 3), (128, 4), (256, 6), (512, 3))  # (bottleneck depth, units); output depth x4
+
+
+class TemporalConv(layers.Layer):
+    """`conv_temp`: a [3,1,1] conv3d over 5 frames, initialised to the identity (centre tap).
+
+    In TF 1.4 `slim.conv3d` was `slim.conv2d`, so the ResNet arg scope gave it batch norm
+    and ReLU and no bias (§3.5); the BN and ReLU follow as separate layers.
+    """
+
+    def __init__(self, frames: int, regularizer=None, **kwargs):
+        super().__init__(**kwargs)
+        self.frames = frames
+        self.regularizer = regularizer
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        identity = np.zeros((3, 1, 1, channels, channels), np.float32)
+        identity[1, 0, 0] = np.eye(channels, dtype=np.float32)
+        self.kernel = self.add_weight(
+            name="weights",
+            shape=identity.shape,
+            initializer=keras.initializers.Constant(identity),
+            regularizer=self.regularizer,
+        )
+
+    def call(self, inputs):
+        shape = keras.ops.shape(inputs)
+        clips = keras.ops.reshape(inputs, (-1, self.frames, *shape[1:]))
+        out = keras.ops.conv(clips, self.kernel, strides=1, padding="same")
+        return keras.ops.reshape(out, (-1, *shape[1:]))
+
+    def get_config(self):
+        return {**super().get_config(), "frames": self.frames}
+
+
+def _batch_norm(x, name: str):
+    return layers.BatchNormalization(momentum=0.997, epsilon=1e-5, name=f"{name}.BatchNorm")(x)
+
+
+def _conv_bn(x, filters: int, kernel: int, stride: int, name: str, l2, relu: bool = True):
+    """slim conv2d with batch norm, no bias; strided convs use conv2d_same (explicit pad, VALID)."""
+    padding = "same"
+    if stride > 1:
+        total = kernel - 1
+        x = layers.ZeroPadding2D(((total // 2, total - total // 2),) * 2, name=f"{name}.pad")(x)
+        padding = "valid"
+    x = layers.Conv2D(
+        filters,
+        kernel,
+        strides=stride,
+        padding=padding,
+        use_bias=False,
+        kernel_initializer=_he_truncated(),
+        kernel_regularizer=l2,
+        name=name,
+    )(x)
+    x = _batch_norm(x, name)
+    return layers.ReLU(name=f"{name}.relu")(x) if relu else x
+
+
+def _bottleneck(x, depth: int, stride: int, name: str, l2, temporal_frames: int | None):
+    """bottleneck_v1: stride on the 3x3 conv2; 1x1 projection shortcut only when depth changes."""
+    in_depth = x.shape[-1]
+    if in_depth == 4 * depth:
+        shortcut = x if stride == 1 else layers.MaxPool2D(1, stride, name=f"{name}.shortcut")(x)
+    else:
+        shortcut = _conv_bn(x, 4 * depth, 1, stride, f"{name}.shortcut", l2, relu=False)
+    y = _conv_bn(x, depth, 1, 1, f"{name}.conv1", l2)
+    y = _conv_bn(y, depth, 3, stride, f"{name}.conv2", l2)
+    if temporal_frames:
+        y = TemporalConv(temporal_frames, l2, name=f"{name}.conv_temp")(y)
+        y = layers.ReLU(name=f"{name}.conv_temp.relu")(_batch_norm(y, f"{name}.conv_temp"))
+    y = _conv_bn(y, 4 * depth, 1, 1, f"{name}.conv3", l2, relu=False)
+    return layers.ReLU(name=f"{name}.out")(layers.Add(name=f"{name}.add")([shortcut, y]))
+
+
+def _resnet_v1_50(images, num_classes: int, weight_decay: float, temporal_frames: int | None = None):
+    """slim resnet_v1_50 on [N, H, W, 3] -> [N, 1, 1, num_classes] (logits, not squeezed)."""
+    scope, l2 = "resnet_v1_50", slim_l2(weight_decay)
+    x = layers.ZeroPadding2D(3, name=f"{scope}.conv1.pad")(images)
+    x = layers.Conv2D(
+        64,
+        7,
+        strides=2,
+        use_bias=False,
+        kernel_initializer=_he_truncated(),
+        kernel_regularizer=l2,
+        name=f"{scope}.conv1",
+    )(x)
+    x = layers.ReLU(name=f"{scope}.conv1.relu")(_batch_norm(x, f"{scope}.conv1"))
+    x = layers.MaxPool2D(3, 2, padding="same", name=f"{scope}.pool1")(x)
+    for block, (depth, units) in enumerate(RESNET_BLOCKS, start=1):
+        for unit in range(1, units + 1):
+            # Downsampling in the LAST unit of blocks 1-3 (slim), not the first (Keras).
+            stride = 2 if unit == units and block < len(RESNET_BLOCKS) else 1
+            name = f"{scope}.block{block}.unit_{unit}.bottleneck_v1"
+            x = _bottleneck(x, depth, stride, name, l2, temporal_frames if unit == 2 else None)
+    x = layers.GlobalAveragePooling2D(keepdims=True, name=f"{scope}.pool5")(x)
+    return layers.Conv2D(
+        num_classes, 1, kernel_initializer=_he_truncated(), kernel_regularizer=l2, name=f"{scope}.logits"
+    )(x)
+
+
+def _check_trainable(trainable: str) -> None:
+    if trainable not in TRAINABLE_CHOICES:
+        raise ValueError(f"trainable must be one of {TRAINABLE_CHOICES}, got {trainable!r}")
+
+
+def resnet50(sample_length: int = 1, crop_size: int = VIDEO_CROP_SIZE, trainable: str = "original") -> keras.Model:
+    """Frame-level ResNet-50 on video frames [B, 12L, S, S, 3]: per-frame logits [B, 12L, 14].
+
+    trainable="original": only `resnet_v1_50.logits` (the backbone comes from ImageNet);
+    "all": every variable (sensible only when training from scratch).
+    """
+    _check_trainable(trainable)
+    frames = FRAMES_PER_SECOND * sample_length
+    video_frames = keras.Input((frames, crop_size, crop_size, 3), name="video_frames")
+    logits = _resnet_v1_50(MergeFrames(name="frames")(video_frames), NUM_ACTIONS, weight_decay=5e-4)
+    logits = layers.Reshape((NUM_ACTIONS,), name="resnet_v1_50.squeeze")(logits)
+    model = keras.Model(video_frames, SplitFrames(frames, name="per_frame")(logits), name="resnet50")
+    if trainable == "original":
+        freeze_variables(model, ("resnet_v1_50.logits/",))
+    return model
+
+
+def temporal_resnet50(crop_size: int = VIDEO_CROP_SIZE, trainable: str = "original") -> keras.Model:
+    """Temporal ResNet-50 on 5-frame clips [B, 5, S, S, 3]: logits averaged over the frames, [B, 14].
+
+    Weight decay is slim's default 1e-4 here (its arg scope was built without 5e-4).
+    trainable="original": only the logits; `conv_temp` stays at its identity initialisation.
+    """
+    _check_trainable(trainable)
+    video_clip = keras.Input((TEMPORAL_FRAMES, crop_size, crop_size, 3), name="video_clip")
+    frames = MergeFrames(name="frames")(video_clip)
+    logits = _resnet_v1_50(frames, NUM_ACTIONS, weight_decay=1e-4, temporal_frames=TEMPORAL_FRAMES)
+    logits = layers.Reshape((NUM_ACTIONS,), name="resnet_v1_50.squeeze")(logits)
+    per_frame = SplitFrames(TEMPORAL_FRAMES, name="per_frame")(logits)
+    clip_logits = layers.GlobalAveragePooling1D(name="frame_mean")(per_frame)
+    model = keras.Model(video_clip, clip_logits, name="temporal_resnet50")
+    if trainable == "original":
+        freeze_variables(model, ("resnet_v1_50.logits/",))
+    return model
+
+
+def av_model(sample_length: int = 1, crop_size: int = VIDEO_CROP_SIZE, trainable: str = "original") -> keras.Model:
+    """The audio-visual model (multimodal.py): ResNet-50 (1024 linear logits) and DualCamNet
+    `full1` features concatenated per frame under the shared head `AVNet`: [B, 12L, 14].
+
+    trainable="original": `DualCamNet.*`, `resnet_v1_50.logits` and `AVNet.*`.
+    """
+    _check_trainable(trainable)
+    frames = FRAMES_PER_SECOND * sample_length
+    video_frames = keras.Input((frames, crop_size, crop_size, 3), name="video_frames")
+    acoustic_images = keras.Input((frames, *ACOUSTIC_IMAGE_SHAPE), name="acoustic_images")
+    visual = _resnet_v1_50(MergeFrames(name="frames")(video_frames), 1024, weight_decay=5e-4)
+    acoustic = _dualcamnet_features(acoustic_images, frames)
+    # One video frame per acoustic frame: both are [B*F, 1, 1, 1024].
+    fused = layers.Concatenate(axis=-1, name="AVNet.concat")([visual, acoustic])
+    logits = SplitFrames(frames, name="AVNet.per_frame")(_shared_net(fused, "AVNet"))
+    model = keras.Model({"video_frames": video_frames, "acoustic_images": acoustic_images}, logits, name="av_model")
+    if trainable == "original":
+        freeze_variables(model, ("DualCamNet.", "resnet_v1_50.logits/", "AVNet."))
+    return model
+
+
+def build_model(
+    name: str, sample_length: int, crop_size: int = VIDEO_CROP_SIZE, trainable: str = "original"
+) -> keras.Model:
+    """The network `name` (one of MODEL_NAMES) for samples of `sample_length` seconds."""
+    if name == "dualcamnet":
+        return dualcamnet(sample_length)
+    if name == "hearnet":
+        return hearnet(sample_length)
+    if name == "soundnet5":
+        return soundnet5(sample_length)
+    if name == "resnet50":
+        return resnet50(sample_length, crop_size, trainable)
+    if name == "temporal_resnet50":
+        return temporal_resnet50(crop_size, trainable)
+    if name == "av_model":
+        return av_model(sample_length, crop_size, trainable)
+    raise ValueError(f"unknown model {name!r}; choose from {MODEL_NAMES}")
+
+
+def is_frame_model(model: keras.Model) -> bool:
+    """True when the model returns per-frame logits [B, F, 14] (labels are per sample)."""
+    return len(model.output.shape) == 3

@@ -1,0 +1,490 @@
+"""Stage 1: train a network from labels and test it (the original `main_s1.py`, §6.1-§6.2).
+
+Training follows the original trainer: Adam (epsilon 1e-8 as TF1), softmax cross-entropy
+plus the L2 terms, per-frame labels for frame models, a fresh crop draw and shuffle each
+epoch (seeded by the epoch), validation after every epoch and the weights of the best
+validation accuracy kept (ties go to the later epoch, as the original's `>=`).
+
+Everything a rerun needs lives in `work_dir`: the last finished epoch's weights and
+optimizer state, the best weights and the history. An interrupted job started again with
+the same settings resumes after its last finished epoch and ends with the same weights as
+an uninterrupted one; changed settings (a different fingerprint) start afresh. The best
+weights are replaced only after a successful validation, so a failing run never spoils
+them. Weights are `.npz` files keyed by variable path (`DualCamNet.conv1/kernel`), so they
+load by name and a wrong file is reported variable by variable.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from avdistill.errors import DataError
+from avdistill.fileio import atomic_path, write_text_atomic
+
+log = logging.getLogger(__name__)
+
+# Variables a model does not take from an init checkpoint (§3.7): its fresh head.
+INIT_EXCLUDE = {
+    "dualcamnet": ("DualCamNet.fc2/",),
+    "hearnet": ("hear_net.fc2/",),
+    "soundnet5": ("SoundNet.conv5", "SoundNet.conv6", "SoundNet.fc1/", "SoundNet.fc2/"),
+    "resnet50": ("resnet_v1_50.logits/",),
+    "temporal_resnet50": ("resnet_v1_50.logits/",),
+    "av_model": ("AVNet.",),
+}
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (a NaN loss, an unusable setting); the message says why."""
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """Optimisation settings of one stage-1 job (the original's flags)."""
+
+    model: str
+    learning_rate: float = 1e-4
+    epochs: int = 100
+    init: str | None = None  # None: from scratch; else a .weights.npz (the original's init_checkpoint)
+    trainable: str = "original"  # "all" trains the variables the original kept frozen
+    threads: int = 0  # intra-op threads; 0: TensorFlow's default
+
+    def fingerprint(self, pipeline_options, training_list: str | Path) -> str:
+        """What decides the result of a run: a saved state resumes only under the same one."""
+        settings = {**asdict(self), "pipeline": repr(pipeline_options), "list": Path(training_list).read_text()}
+        settings.pop("threads")
+        return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+# --- weights by name -------------------------------------------------------------------
+
+
+def save_weights(model, path: str | Path) -> None:
+    """Every variable of `model` (trainable or not) in an .npz keyed by variable path."""
+    arrays = {variable.path: np.asarray(variable.numpy()) for variable in model.weights}
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as file:
+            np.savez(file, **arrays)
+
+
+def read_weights(path: str | Path) -> dict[str, np.ndarray]:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "weights file does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except (OSError, ValueError, EOFError) as error:
+        raise DataError(path, f"is not a weights file written by avdistill ({error})") from None
+
+
+def load_weights(model, path: str | Path, exclude: tuple[str, ...] = ()) -> list[str]:
+    """Assign `model`'s variables from `path` by name, except those starting with `exclude`.
+
+    Raises DataError naming the file when it holds another model's weights, lacks a
+    variable or has one of another shape; nothing is assigned then. Returns the names set.
+    """
+    stored = read_weights(path)
+    wanted = [v for v in model.weights if not v.path.startswith(exclude)]
+    if wanted and not any(v.path in stored for v in wanted):
+        scopes = sorted({key.split(".")[0].split("/")[0] for key in stored})
+        raise DataError(path, f"holds weights of another model ({', '.join(scopes)}), not {model.name}")
+    problems = []
+    for variable in wanted:
+        if variable.path not in stored:
+            problems.append(f"no {variable.path}")
+        elif tuple(stored[variable.path].shape) != tuple(variable.shape):
+            problems.append(f"{variable.path} has shape {stored[variable.path].shape}, model needs {variable.shape}")
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise DataError(path, f"incompatible with {model.name}: {'; '.join(problems[:3])}{more}")
+    for variable in wanted:
+        variable.assign(stored[variable.path])
+    return [variable.path for variable in wanted]
+
+
+# --- determinism and set-up ------------------------------------------------------------
+
+
+def configure_tensorflow(seed: int, threads: int = 0) -> None:
+    """Seed Python, NumPy and TensorFlow, make ops deterministic, and size the thread pools.
+
+    On a GPU TensorFlow picks it up with no change here; determinism then costs some speed.
+    """
+    import keras
+    import tensorflow as tf
+
+    if threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(max(2, threads))
+        except RuntimeError:  # already initialised in this process (tests): keep its pools
+            pass
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def _model_input(model_name: str) -> list[str]:
+    from avdistill.pipeline import MODEL_INPUTS
+
+    if model_name == "av_model":
+        return ["video_frames", "acoustic_images"]
+    return [MODEL_INPUTS[model_name]]
+
+
+def _examples(dataset, inputs: list[str], frames: int | None):
+    """Pipeline batches -> (inputs, action labels); frame models get the label of every frame."""
+    import tensorflow as tf
+
+    def to_xy(batch):
+        labels = batch["action"]
+        if frames:
+            labels = tf.tile(labels[:, None, :], [1, frames, 1])
+        features = {name: batch[name] for name in inputs}
+        return (features[inputs[0]] if len(inputs) == 1 else features), labels
+
+    return dataset.map(to_xy)
+
+
+def _frames_per_sample(model) -> int | None:
+    from avdistill.models import is_frame_model
+
+    return int(model.output.shape[1]) if is_frame_model(model) else None
+
+
+def build(options: TrainingOptions, pipeline_options):
+    """The compiled network of a job, with its init weights when `options.init` is set."""
+    import keras
+
+    from avdistill.models import build_model
+
+    model = build_model(
+        options.model, pipeline_options.sample_length, pipeline_options.video_crop_size, options.trainable
+    )
+    if options.init:
+        names = load_weights(model, options.init, exclude=INIT_EXCLUDE[options.model])
+        log.info("initialised %d variables from %s", len(names), options.init)
+    model.compile(
+        # TF1's Adam epsilon (Keras' default is 1e-7).
+        optimizer=keras.optimizers.Adam(learning_rate=options.learning_rate, epsilon=1e-8),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+        jit_compile=False,
+    )
+    return model
+
+
+# --- resumable state -------------------------------------------------------------------
+
+
+@dataclass
+class TrainingState:
+    fingerprint: str
+    epochs_done: int = 0
+    best_accuracy: float = -1.0
+    best_epoch: int = -1
+    history: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, work_dir: Path, fingerprint: str) -> TrainingState:
+        path = work_dir / "state.json"
+        if path.exists():
+            state = cls(**json.loads(path.read_text()))
+            if state.fingerprint == fingerprint:
+                return state
+            log.info("settings changed since the saved state in %s: starting afresh", work_dir)
+        return cls(fingerprint)
+
+    def save(self, work_dir: Path) -> None:
+        write_text_atomic(work_dir / "state.json", json.dumps(asdict(self), indent=1) + "\n")
+
+
+def _save_optimizer(optimizer, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as file:
+            np.savez(file, *[np.asarray(v.numpy()) for v in optimizer.variables])
+
+
+def _load_optimizer(optimizer, path: Path) -> None:
+    with np.load(path, allow_pickle=False) as data:
+        arrays = [data[f"arr_{i}"] for i in range(len(data.files))]
+    if len(arrays) != len(optimizer.variables):
+        raise DataError(path, f"holds {len(arrays)} optimizer variables, the model has {len(optimizer.variables)}")
+    for variable, array in zip(optimizer.variables, arrays, strict=True):
+        variable.assign(array)
+
+
+class _StopOnNaN:
+    """Keras callback: a non-finite batch loss stops training with an error that says where."""
+
+    def __new__(cls, epoch_holder):
+        import keras
+
+        class StopOnNaN(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                loss = (logs or {}).get("loss")
+                if loss is not None and not math.isfinite(float(loss)):
+                    raise TrainingError(
+                        f"loss became {float(loss)} at epoch {epoch_holder[0] + 1}, batch {batch + 1}; "
+                        "check the inputs and the learning rate (the best weights so far are kept)"
+                    )
+
+        return StopOnNaN()
+
+
+def train(
+    options: TrainingOptions,
+    pipeline_options,
+    training_list: str | Path,
+    validation_list: str | Path,
+    roots: dict,
+    work_dir: str | Path,
+    weights_out: str | Path,
+    history_out: str | Path,
+) -> dict:
+    """Train `options.model` with validation every epoch; writes the best weights and the history.
+
+    Args:
+      pipeline_options: `avdistill.pipeline.PipelineOptions` (sample length, crops, batch, seed...).
+      roots: modality -> TFRecord root.
+      work_dir: resumable state, TensorBoard logs; kept between runs.
+      weights_out: the best validation accuracy's weights (.npz), written at the end.
+      history_out: per-epoch loss, accuracy, validation loss and accuracy, learning rate (CSV).
+    Returns the final state as a dict (best epoch, accuracy, history).
+    """
+    import keras
+
+    from avdistill import records
+    from avdistill.pipeline import INPUT_MODALITIES, make_dataset
+
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    configure_tensorflow(pipeline_options.seed, options.threads)
+    model = build(options, pipeline_options)
+    inputs = _model_input(options.model)
+    frames = _frames_per_sample(model)
+    fingerprint = options.fingerprint(pipeline_options, training_list)
+    state = TrainingState.load(work_dir, fingerprint)
+    model.optimizer.build(model.trainable_variables)
+    if state.epochs_done:
+        load_weights(model, work_dir / "last.weights.npz")
+        _load_optimizer(model.optimizer, work_dir / "last.optimizer.npz")
+        log.info(
+            "resuming after epoch %d of %d (best so far: epoch %d)",
+            state.epochs_done,
+            options.epochs,
+            state.best_epoch + 1,
+        )
+
+    modalities = sorted({INPUT_MODALITIES[name] for name in inputs})
+    validation = _examples(make_dataset(validation_list, roots, inputs, False, pipeline_options), inputs, frames)
+    epoch_holder = [0]
+    callbacks = [_StopOnNaN(epoch_holder), keras.callbacks.TensorBoard(log_dir=str(work_dir / "tensorboard"))]
+    for epoch in range(state.epochs_done, options.epochs):
+        epoch_holder[0] = epoch
+        training = _examples(make_dataset(training_list, roots, inputs, True, pipeline_options, epoch), inputs, frames)
+        paths = _list_paths(training_list, validation_list, roots, modalities)
+        with records.diagnose_errors(paths, modalities):
+            fit = model.fit(
+                training,
+                validation_data=validation,
+                initial_epoch=epoch,
+                epochs=epoch + 1,
+                callbacks=callbacks,
+                verbose=2,
+            )
+        row = {"epoch": epoch + 1, **{k: float(v[-1]) for k, v in fit.history.items()}}
+        row["learning_rate"] = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        if not all(math.isfinite(row[k]) for k in ("loss", "val_loss")):
+            raise TrainingError(f"loss became non-finite in epoch {epoch + 1}: {row}")
+        state.history.append(row)
+        if row["val_accuracy"] >= state.best_accuracy:  # '>=': ties go to the later epoch
+            save_weights(model, work_dir / "best.weights.npz")
+            state.best_accuracy, state.best_epoch = row["val_accuracy"], epoch
+        save_weights(model, work_dir / "last.weights.npz")
+        _save_optimizer(model.optimizer, work_dir / "last.optimizer.npz")
+        state.epochs_done = epoch + 1
+        state.save(work_dir)
+    if state.best_epoch < 0:
+        raise TrainingError(f"no epoch was trained (epochs = {options.epochs})")
+    log.info("best epoch %d: validation accuracy %.4f", state.best_epoch + 1, state.best_accuracy)
+    _write_history(state.history, history_out)
+    with atomic_path(weights_out) as tmp:
+        shutil.copyfile(work_dir / "best.weights.npz", tmp)
+    return asdict(state)
+
+
+def _list_paths(training_list, validation_list, roots, modalities) -> list[str]:
+    """Record paths of both lists, for naming a bad record when reading fails."""
+    from avdistill.lists import read_list
+    from avdistill.pipeline import PipelineOptions
+
+    total = PipelineOptions().total_length
+    out = []
+    for modality in modalities:
+        for list_path in (training_list, validation_list):
+            out += read_list(list_path, roots[modality], total)
+    return out
+
+
+def _write_history(history: list[dict], path: str | Path) -> None:
+    columns = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"]
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(history)
+
+
+# --- test ------------------------------------------------------------------------------
+
+
+def predict_logits(model, dataset, inputs: list[str]):
+    """Logits and one-hot action labels of a whole inference dataset, in list order."""
+    logits, labels = [], []
+    for batch in dataset:
+        features = {name: batch[name] for name in inputs}
+        logits.append(np.asarray(model(features[inputs[0]] if len(inputs) == 1 else features, training=False)))
+        labels.append(np.asarray(batch["action"]))
+    return np.concatenate(logits), np.concatenate(labels)
+
+
+def _cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    log_softmax = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return float(-(labels * log_softmax).sum(axis=-1).mean())
+
+
+def clip_metrics(logits: np.ndarray, labels: np.ndarray, windows_per_clip: int) -> dict:
+    """Frame/sample and clip accuracy from per-sample (or per-frame) logits in list order.
+
+    logits: [N, 14] or [N, F, 14] (frame models); labels: [N, 14] one-hot. Consecutive
+    groups of `windows_per_clip` samples form a clip (they come from the same 10-second
+    block); a clip's logits are the mean over its samples and frames, the averaging the
+    distillation teacher uses.
+    """
+    from avdistill.constants import NUM_ACTIONS
+
+    if len(logits) % windows_per_clip:
+        raise ValueError(f"{len(logits)} samples do not make whole clips of {windows_per_clip}")
+    per_row = logits if logits.ndim == 3 else logits[:, None, :]
+    row_labels = np.broadcast_to(labels[:, None, :], per_row.shape)
+    row_accuracy = float((per_row.argmax(-1) == row_labels.argmax(-1)).mean())
+    clips = per_row.reshape(-1, windows_per_clip * per_row.shape[1], NUM_ACTIONS).mean(axis=1)
+    clip_labels = labels[::windows_per_clip].argmax(-1)
+    predictions = clips.argmax(-1)
+    confusion = np.zeros((NUM_ACTIONS, NUM_ACTIONS), dtype=int)
+    np.add.at(confusion, (clip_labels, predictions), 1)
+    return {
+        "samples": int(len(logits)),
+        "frames_per_sample": int(per_row.shape[1]),
+        # Per frame for frame models, as the original's validation accuracy.
+        "frame_accuracy": row_accuracy,
+        "cross_entropy": _cross_entropy(per_row, row_labels),
+        "clips": int(len(clips)),
+        "clip_accuracy": float((predictions == clip_labels).mean()),
+        "confusion_matrix": confusion.tolist(),  # rows: true action, columns: predicted (clips)
+    }
+
+
+def test(
+    options: TrainingOptions,
+    pipeline_options,
+    weights: str | Path,
+    list_path: str | Path,
+    roots: dict,
+    metrics_out: str | Path,
+    clip_length: int = 5,
+) -> dict:
+    """Accuracy and loss of trained `weights` on a list, written to `metrics_out` (JSON).
+
+    The model sees inference windows of its own `sample_length`; `clip_length` seconds of
+    consecutive windows form the clips every model is compared on.
+    """
+    from avdistill import records
+    from avdistill.models import build_model
+    from avdistill.pipeline import INPUT_MODALITIES, make_dataset
+
+    length = pipeline_options.sample_length
+    if clip_length % length or pipeline_options.total_length % clip_length:
+        raise ValueError(
+            f"clip_length {clip_length} s must be a multiple of sample_length {length} s "
+            f"and divide the {pipeline_options.total_length}-s blocks"
+        )
+    configure_tensorflow(pipeline_options.seed, options.threads)
+    model = build_model(options.model, length, pipeline_options.video_crop_size, options.trainable)
+    load_weights(model, weights)
+    inputs = _model_input(options.model)
+    modalities = sorted({INPUT_MODALITIES[name] for name in inputs})
+    dataset = make_dataset(list_path, roots, inputs, False, pipeline_options)
+    from avdistill.lists import read_list
+
+    paths = [p for m in modalities for p in read_list(list_path, roots[m], pipeline_options.total_length)]
+    with records.diagnose_errors(paths, modalities):
+        logits, labels = predict_logits(model, dataset, inputs)
+    metrics = {
+        "model": options.model,
+        "weights": os.fspath(weights),
+        "list": os.fspath(list_path),
+        "sample_length": length,
+        "clip_length": clip_length,
+        **clip_metrics(logits, labels, clip_length // length),
+    }
+    write_text_atomic(metrics_out, json.dumps(metrics, indent=1) + "\n")
+    log.info(
+        "%s on %s: frame accuracy %.4f, clip accuracy %.4f over %d clips",
+        options.model,
+        list_path,
+        metrics["frame_accuracy"],
+        metrics["clip_accuracy"],
+        metrics["clips"],
+    )
+    return metrics
+
+
+# --- from the workflow's configuration -------------------------------------------------
+
+
+def job_options(
+    model: str, settings: dict, loader: dict, seed: int, threads: int = 0, stats_dir: str | Path | None = None
+):
+    """(TrainingOptions, PipelineOptions) of a stage-1 job from its config entries.
+
+    settings: `models.<model>` of the config (learning_rate, epochs, batch_size,
+    sample_length, number_of_crops, normalize, init, trainable); loader: `loader`.
+    """
+    from avdistill.pipeline import PipelineOptions, load_stats
+
+    normalize = bool(settings.get("normalize", False))
+    init = settings.get("init", "scratch")
+    options = TrainingOptions(
+        model=model,
+        learning_rate=float(settings["learning_rate"]),
+        epochs=int(settings["epochs"]),
+        init=None if init == "scratch" else init,
+        trainable=settings.get("trainable", "original"),
+        threads=threads,
+    )
+    pipeline_options = PipelineOptions(
+        sample_length=int(settings["sample_length"]),
+        number_of_crops=int(settings["number_of_crops"]),
+        batch_size=int(settings["batch_size"]),
+        seed=int(seed),
+        normalize=normalize,
+        stats=tuple(load_stats(stats_dir)) if normalize else None,
+        resampler=loader.get("resampler", "fft"),
+        video_channel_order=loader.get("video_channel_order", "bgr"),
+        video_resize=loader.get("video_resize", "legacy"),
+        video_crop_size=int(loader.get("video_crop_size", 224)),
+    )
+    return options, pipeline_options
