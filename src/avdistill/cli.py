@@ -16,6 +16,7 @@ from pathlib import Path
 
 from avdistill.constants import MODALITIES
 from avdistill.errors import DataError
+from avdistill.training import TrainingError
 
 
 def _frame_size(text: str) -> tuple[int, int]:
@@ -77,6 +78,119 @@ def _stats(args) -> None:
     out = Path(args.out) if args.out else Path(args.list_dir) / "stats"
     write_stats(out, global_min, global_max)
     print(f"wrote {out}/global_min.npy and global_max.npy over {list_path}")
+
+
+def _model_settings(args) -> dict:
+    return {
+        "learning_rate": args.learning_rate,
+        "epochs": getattr(args, "num_epochs", 1),
+        "batch_size": args.batch_size,
+        "sample_length": args.sample_length,
+        "number_of_crops": getattr(args, "number_of_crops", 1),
+        "normalize": args.normalize,
+        "init": getattr(args, "init_checkpoint", None) or "scratch",
+        "trainable": args.trainable,
+    }
+
+
+def _roots(args) -> dict:
+    from avdistill.training import model_modalities
+
+    return {modality: args.tfrecord_root for modality in model_modalities(args.model)}
+
+
+def _job_options(args):
+    from avdistill.training import job_options
+
+    loader = {"video_crop_size": args.crop_size}
+    return job_options(args.model, _model_settings(args), loader, args.seed, args.threads, args.stats_dir)
+
+
+def _train(args) -> None:
+    from avdistill.training import train
+
+    options, pipeline_options = _job_options(args)
+    out = Path(args.out)
+    state = train(
+        options,
+        pipeline_options,
+        args.train_file,
+        args.valid_file,
+        _roots(args),
+        work_dir=out / "train_state",
+        weights_out=out / "model.weights.npz",
+        history_out=out / "history.csv",
+    )
+    print(
+        f"best epoch {state['best_epoch'] + 1}: validation accuracy {state['best_accuracy']:.4f}; "
+        f"wrote {out / 'model.weights.npz'}"
+    )
+
+
+def _test(args) -> None:
+    from avdistill.training import evaluate
+
+    options, pipeline_options = _job_options(args)
+    out = args.out or str(Path(args.restore_checkpoint).with_name("metrics.json"))
+    metrics = evaluate(
+        options, pipeline_options, args.restore_checkpoint, args.test_file, _roots(args), out, args.clip_length
+    )
+    print(
+        f"Testing_Loss: {metrics['cross_entropy']:.4f} Testing_Accuracy: {metrics['frame_accuracy']:.4f} "
+        f"clip accuracy: {metrics['clip_accuracy']:.4f} ({metrics['clips']} clips); wrote {out}"
+    )
+
+
+def _add_model_options(parser: argparse.ArgumentParser, training: bool) -> None:
+    """The options main_s1.py shared between its train and test modes."""
+    from avdistill.models import MODEL_NAMES
+
+    parser.add_argument("--model", required=True, choices=MODEL_NAMES[:5], help="network to train or test")
+    parser.add_argument(
+        "--tfrecord-root", required=True, help="root the lists are relative to (the model's modality records)"
+    )
+    parser.add_argument("--batch-size", type=int, default=32, help="samples per batch (default: 32)")
+    parser.add_argument(
+        "--learning-rate", type=float, default=1e-4, help="Adam learning rate (default: 1e-4; the teacher used 1e-3)"
+    )
+    parser.add_argument(
+        "--sample-length", type=int, default=5, help="seconds per sample: 1 image models, 5 audio (default: 5)"
+    )
+    parser.add_argument(
+        "--normalize", action="store_true", help="min-max normalise spectrograms (HearNet; needs --stats-dir)"
+    )
+    parser.add_argument("--stats-dir", help="folder with global_min.npy and global_max.npy (avdistill stats)")
+    parser.add_argument("--crop-size", type=int, default=224, help="video crop side for the ResNet-50s (default: 224)")
+    parser.add_argument(
+        "--trainable",
+        choices=["original", "all"],
+        default="original",
+        help="original: the variables the original trained (ResNet-50: logits only); all: everything",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of crops, shuffles and initial weights (default: 0)")
+    parser.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (default: all)")
+    if training:
+        parser.add_argument("--train-file", required=True, help="training list")
+        parser.add_argument("--valid-file", required=True, help="validation list, evaluated after every epoch")
+        parser.add_argument("--num-epochs", type=int, default=10, help="epochs (default: 10)")
+        parser.add_argument(
+            "--number-of-crops", type=int, default=20, help="training windows per 10-s block per epoch (default: 20)"
+        )
+        parser.add_argument(
+            "--init-checkpoint", help="a .weights.npz to start from (all but the fresh head, as the original)"
+        )
+        parser.add_argument(
+            "--out",
+            required=True,
+            help="folder for model.weights.npz, history.csv and train_state/ (rerun to resume an interrupted run)",
+        )
+    else:
+        parser.add_argument("--test-file", required=True, help="list to test on")
+        parser.add_argument("--restore-checkpoint", required=True, help="trained weights (model.weights.npz)")
+        parser.add_argument(
+            "--clip-length", type=int, default=5, help="seconds per clip for clip accuracy (default: 5)"
+        )
+        parser.add_argument("--out", help="metrics JSON to write (default: metrics.json beside the weights)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -167,6 +281,14 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--total-length", type=int, default=10, help="records per block in the list (default: 10)")
     stats.add_argument("--batch-size", type=int, default=64, help="samples per batch (default: 64)")
     stats.set_defaults(func=_stats)
+
+    train = commands.add_parser("train", help="train a network from labels (the original main_s1.py --mode train)")
+    _add_model_options(train, training=True)
+    train.set_defaults(func=_train)
+
+    test = commands.add_parser("test", help="test trained weights on a list (the original main_s1.py --mode test)")
+    _add_model_options(test, training=False)
+    test.set_defaults(func=_test)
     return parser
 
 
@@ -178,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         args.func(args)
-    except (DataError, ValueError) as error:
+    except (DataError, ValueError, TrainingError) as error:
         print(f"avdistill {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -173,9 +173,14 @@ def soundnet5(sample_length: int = 5) -> keras.Model:
     """
     scope, l2 = "SoundNet", slim_l2(5e-4)
     samples = TARGET_SAMPLE_RATE * sample_length
+    length = samples
+    for _, kernel, stride, pad, pool in SOUNDNET5_LAYERS:
+        length = (length + 2 * pad - kernel) // stride + 1
+        length = length // pool if pool else length
+    if length != 1:
+        raise ValueError(f"SoundNet5 needs sample_length 5 s (conv5 output length 1), got {sample_length} s")
     waveform = keras.Input((samples,), name="waveform")
     x = layers.Reshape((samples, 1, 1))(waveform)
-    length = samples
     for index, (filters, kernel, stride, pad, pool) in enumerate(SOUNDNET5_LAYERS, start=1):
         x = layers.ZeroPadding2D(((pad, pad), (0, 0)), name=f"{scope}.conv{index}.pad")(x)
         x = layers.Conv2D(
@@ -188,12 +193,8 @@ def soundnet5(sample_length: int = 5) -> keras.Model:
         )(x)
         x = layers.BatchNormalization(momentum=0.999, epsilon=1e-3, name=f"{scope}.conv{index}.norm")(x)
         x = layers.ReLU(name=f"{scope}.conv{index}.relu")(x)
-        length = (length + 2 * pad - kernel) // stride + 1
         if pool:
             x = layers.MaxPool2D((pool, 1), (pool, 1), name=f"{scope}.pool{index}")(x)
-            length //= pool
-    if length != 1:
-        raise ValueError(f"SoundNet5 needs sample_length 5 s (conv5 length 1), got {sample_length} s -> {length}")
     x = layers.Conv2D(
         1024,
         1,

@@ -63,6 +63,7 @@ class TrainingOptions:
         """What decides the result of a run: a saved state resumes only under the same one."""
         settings = {**asdict(self), "pipeline": repr(pipeline_options), "list": Path(training_list).read_text()}
         settings.pop("threads")
+        settings.pop("epochs")  # more epochs continue a finished run rather than restart it
         return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -140,6 +141,13 @@ def _model_input(model_name: str) -> list[str]:
     if model_name == "av_model":
         return ["video_frames", "acoustic_images"]
     return [MODEL_INPUTS[model_name]]
+
+
+def model_modalities(model_name: str) -> list[str]:
+    """The TFRecord modalities a network reads."""
+    from avdistill.pipeline import INPUT_MODALITIES
+
+    return sorted({INPUT_MODALITIES[name] for name in _model_input(model_name)})
 
 
 def _examples(dataset, inputs: list[str], frames: int | None):
@@ -265,7 +273,7 @@ def train(
     import keras
 
     from avdistill import records
-    from avdistill.pipeline import INPUT_MODALITIES, make_dataset
+    from avdistill.pipeline import INPUT_MODALITIES, make_dataset, num_samples
 
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -288,6 +296,9 @@ def train(
 
     modalities = sorted({INPUT_MODALITIES[name] for name in inputs})
     validation = _examples(make_dataset(validation_list, roots, inputs, False, pipeline_options), inputs, frames)
+    batch = pipeline_options.batch_size
+    steps = math.ceil(num_samples(training_list, True, pipeline_options) / batch)
+    validation_steps = math.ceil(num_samples(validation_list, False, pipeline_options) / batch)
     epoch_holder = [0]
     callbacks = [_StopOnNaN(epoch_holder), keras.callbacks.TensorBoard(log_dir=str(work_dir / "tensorboard"))]
     for epoch in range(state.epochs_done, options.epochs):
@@ -300,7 +311,10 @@ def train(
                 validation_data=validation,
                 initial_epoch=epoch,
                 epochs=epoch + 1,
+                steps_per_epoch=steps,
+                validation_steps=validation_steps,
                 callbacks=callbacks,
+                shuffle=False,  # the pipeline shuffles, seeded by the epoch
                 verbose=2,
             )
         row = {"epoch": epoch + 1, **{k: float(v[-1]) for k, v in fit.history.items()}}
@@ -397,7 +411,7 @@ def clip_metrics(logits: np.ndarray, labels: np.ndarray, windows_per_clip: int) 
     }
 
 
-def test(
+def evaluate(
     options: TrainingOptions,
     pipeline_options,
     weights: str | Path,

@@ -2,7 +2,7 @@ from avdistill.logs import log_to
 
 with log_to(snakemake.log[0]):
     # Imported inside the log: TensorFlow prints as it loads.
-    from avdistill.training import job_options, test
+    from avdistill.training import evaluate, job_options
 
     options, pipeline_options = job_options(
         snakemake.wildcards.model,
@@ -12,7 +12,7 @@ with log_to(snakemake.log[0]):
         snakemake.threads,
         snakemake.params.stats_dir,
     )
-    test(
+    evaluate(
         options,
         pipeline_options,
         weights=snakemake.input.weights,

@@ -1,0 +1,182 @@
+"""Networks: output shapes, parameter counts worked out by hand from the reference's layer
+tables (§3), which variables train, and the layer names that map onto the checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from avdistill import models
+
+
+def conv(kh, kw, cin, cout, bias=True, kt=1):
+    return kt * kh * kw * cin * cout + (cout if bias else 0)
+
+
+def batch_norm(channels, scale=True):
+    """Trainable (beta, gamma) and moving (mean, variance) parameters."""
+    return (2 if scale else 1) * channels, 2 * channels
+
+
+def count(model):
+    trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+    return trainable, model.count_params()
+
+
+SHARED_HEAD = conv(1, 1, 1024, 1000) + conv(1, 1, 1000, 14)
+DUALCAM_FEATURES = (
+    conv(1, 1, 12, 12, kt=7)  # conv1: [7,1,1,12,12] + 12
+    + conv(5, 5, 12, 32)
+    + conv(5, 5, 32, 64)
+    + conv(9, 12, 64, 1024)  # full1
+)
+
+
+def resnet50_backbone(temporal=False):
+    """(trainable-if-all, moving) parameters of slim resnet_v1_50 without logits."""
+    params = conv(7, 7, 3, 64, bias=False)
+    moving = 0
+    t, m = batch_norm(64)
+    params, moving = params + t, moving + m
+    depth_in = 64
+    for depth, units in ((64, 3), (128, 4), (256, 6), (512, 3)):
+        for unit in range(1, units + 1):
+            layers = [(1, depth_in, depth), (3, depth, depth), (1, depth, 4 * depth)]
+            if depth_in != 4 * depth:
+                layers.append((1, depth_in, 4 * depth))  # projection shortcut
+            for k, cin, cout in layers:
+                t, m = batch_norm(cout)
+                params, moving = params + conv(k, k, cin, cout, bias=False) + t, moving + m
+            if temporal and unit == 2:
+                t, m = batch_norm(depth)
+                params, moving = params + 3 * depth * depth + t, moving + m
+            depth_in = 4 * depth
+    return params, moving
+
+
+def test_dualcamnet_shapes_and_parameters():
+    model = models.dualcamnet(sample_length=1)
+    assert tuple(model.output.shape) == (None, 12, 14)
+    out = model(np.zeros((2, 12, 36, 48, 12), np.float32))
+    assert out.shape == (2, 12, 14)
+    expected = DUALCAM_FEATURES + SHARED_HEAD
+    assert count(model) == (expected, expected)  # everything trains, no batch norm
+    assert expected == 8_179_842
+
+
+def test_dualcamnet_convolves_time_only_within_each_second():
+    """conv1's SAME padding zero-pads time inside each 12-frame group: seconds are independent."""
+    model = models.dualcamnet(sample_length=2)
+    x = np.random.default_rng(0).normal(size=(1, 24, 36, 48, 12)).astype(np.float32)
+    changed = x.copy()
+    changed[0, 12:] += 1.0  # change only the second second
+    a, b = np.asarray(model(x)), np.asarray(model(changed))
+    np.testing.assert_array_equal(a[0, :12], b[0, :12])
+    assert not np.allclose(a[0, 12:], b[0, 12:])
+
+
+def test_hearnet_shapes_and_parameters():
+    model = models.hearnet(sample_length=5)
+    # 5 s at 22,050 Hz, frame 440, step 220: (110250 - 440) // 220 + 1 = 500 frames.
+    assert tuple(model.input.shape) == (None, 500, 1, 257)
+    assert tuple(model.output.shape) == (None, 14)
+    expected = (
+        conv(11, 1, 257, 128)
+        + conv(5, 1, 128, 256)
+        + conv(3, 1, 256, 256)
+        + conv(4, 1, 256, 1024)
+        + conv(1, 1, 1024, 1024)
+        + SHARED_HEAD
+    )
+    assert count(model) == (expected, expected)
+    # slim L2 5e-4 is Keras L2 2.5e-4 on conv1..conv5; the shared head has none.
+    regularized = [layer.name for layer in model.layers if getattr(layer, "kernel_regularizer", None)]
+    assert regularized == [f"hear_net.conv{i}" for i in range(1, 6)]
+    assert model.get_layer("hear_net.conv1").kernel_regularizer.l2 == pytest.approx(2.5e-4)
+    with pytest.raises(ValueError, match="sample_length"):
+        models.hearnet(sample_length=1)
+
+
+def test_soundnet5_shapes_parameters_and_batch_norm():
+    model = models.soundnet5(sample_length=5)
+    assert tuple(model.input.shape) == (None, 110250)
+    assert tuple(model.output.shape) == (None, 14)
+    convs = [(64, 1, 32), (32, 32, 64), (16, 64, 128), (8, 128, 256), (16, 256, 1024)]
+    trainable = moving = 0
+    for k, cin, cout in convs:
+        t, m = batch_norm(cout)
+        trainable += conv(k, 1, cin, cout) + t
+        moving += m
+    trainable += conv(1, 1, 1024, 1024) + SHARED_HEAD
+    assert count(model) == (trainable, trainable + moving)
+    norm = model.get_layer("SoundNet.conv1.norm")
+    assert (norm.momentum, norm.epsilon) == (0.999, 1e-3)  # slim defaults, not Torch's 1e-5
+    with pytest.raises(ValueError, match="sample_length 5"):
+        models.soundnet5(sample_length=1)
+
+
+def test_resnet50_trains_only_logits_and_mirrors_slim():
+    model = models.resnet50(sample_length=1, crop_size=224)
+    assert tuple(model.output.shape) == (None, 12, 14)
+    backbone, moving = resnet50_backbone()
+    logits = conv(1, 1, 2048, 14)
+    assert count(model) == (logits, backbone + moving + logits)
+    assert {v.path for v in model.trainable_weights} == {"resnet_v1_50.logits/kernel", "resnet_v1_50.logits/bias"}
+    # Stride 2 on the 3x3 conv2 of the LAST unit of blocks 1-3 (slim), identity-pool shortcut.
+    assert model.get_layer("resnet_v1_50.block1.unit_3.bottleneck_v1.conv2").strides == (2, 2)
+    assert model.get_layer("resnet_v1_50.block1.unit_1.bottleneck_v1.conv1").strides == (1, 1)
+    assert model.get_layer("resnet_v1_50.block4.unit_3.bottleneck_v1.conv2").strides == (1, 1)
+    bn = model.get_layer("resnet_v1_50.block2.unit_1.bottleneck_v1.conv1.BatchNorm")
+    assert (bn.momentum, bn.epsilon) == (0.997, 1e-5)
+    assert not any(v.path.endswith("/bias") for v in model.weights if "logits" not in v.path)
+
+
+def test_resnet50_frozen_backbone_still_updates_batch_norm_statistics():
+    """As slim's train op: frozen variables, but BN in training mode updates its moving averages."""
+    model = models.resnet50(sample_length=1, crop_size=32)
+    bn = model.get_layer("resnet_v1_50.conv1.BatchNorm")
+    before = np.asarray(bn.moving_mean.numpy()).copy()
+    model(np.random.default_rng(0).normal(size=(1, 12, 32, 32, 3)).astype(np.float32) * 50, training=True)
+    assert not np.allclose(before, bn.moving_mean.numpy())
+
+
+def test_temporal_resnet50_identity_temporal_convolutions():
+    model = models.temporal_resnet50(crop_size=224)
+    assert tuple(model.input.shape) == (None, 5, 224, 224, 3)
+    assert tuple(model.output.shape) == (None, 14)
+    backbone, moving = resnet50_backbone(temporal=True)
+    logits = conv(1, 1, 2048, 14)
+    assert count(model) == (logits, backbone + moving + logits)
+    kernel = model.get_layer("resnet_v1_50.block2.unit_2.bottleneck_v1.conv_temp").kernel.numpy()
+    assert kernel.shape == (3, 1, 1, 128, 128)
+    np.testing.assert_array_equal(kernel[1, 0, 0], np.eye(128))
+    assert not kernel[0].any() and not kernel[2].any()
+
+
+def test_temporal_resnet50_averages_frame_logits():
+    model = models.temporal_resnet50(crop_size=32)
+    clip = np.random.default_rng(1).normal(size=(2, 5, 32, 32, 3)).astype(np.float32)
+    # With identity temporal convolutions a clip of 5 equal frames gives that frame's logits.
+    same = np.repeat(clip[:, :1], 5, axis=1)
+    out = np.asarray(model(same, training=False))
+    assert out.shape == (2, 14)
+    single = np.asarray(model(np.repeat(clip[:1, :1], 5, axis=1), training=False))
+    np.testing.assert_allclose(out[:1], single, rtol=1e-5, atol=1e-5)
+
+
+def test_audio_visual_model():
+    model = models.av_model(sample_length=1, crop_size=224)
+    assert tuple(model.output.shape) == (None, 12, 14)
+    backbone, moving = resnet50_backbone()
+    visual_logits = conv(1, 1, 2048, 1024)
+    head = conv(1, 1, 2048, 1000) + conv(1, 1, 1000, 14)
+    trainable = DUALCAM_FEATURES + visual_logits + head
+    assert count(model) == (trainable, backbone + moving + trainable)
+    scopes = {v.path.split(".")[0] for v in model.trainable_weights}
+    assert scopes == {"DualCamNet", "resnet_v1_50", "AVNet"}
+
+
+def test_trainable_all_trains_the_backbone():
+    model = models.resnet50(sample_length=1, crop_size=32, trainable="all")
+    backbone, _ = resnet50_backbone()
+    assert count(model)[0] == backbone + conv(1, 1, 2048, 14)

@@ -1,0 +1,211 @@
+"""Stage-1 training and testing on the tiny synthetic split: learning, determinism, resume,
+metrics and every bad input the issue names."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from avdistill.errors import DataError
+from avdistill.pipeline import PipelineOptions
+from avdistill.training import TrainingError, TrainingOptions, clip_metrics, evaluate, read_weights, train
+
+
+def _train(tiny_records, tiny_lists, out, epochs=1, crops=2, learning_rate=1e-3, **kwargs):
+    options = TrainingOptions("dualcamnet", learning_rate=learning_rate, epochs=epochs, **kwargs)
+    pipeline = PipelineOptions(sample_length=1, number_of_crops=crops, batch_size=8, seed=3)
+    state = train(
+        options,
+        pipeline,
+        tiny_lists / "training.txt",
+        tiny_lists / "validation.txt",
+        {"acoustic": tiny_records["acoustic"]},
+        out / "state",
+        out / "model.weights.npz",
+        out / "history.csv",
+    )
+    return options, pipeline, state
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_records, tiny_lists, tmp_path_factory):
+    out = tmp_path_factory.mktemp("dualcamnet")
+    options, pipeline, state = _train(tiny_records, tiny_lists, out, epochs=4, crops=4)
+    return out, options, pipeline, state
+
+
+def test_training_learns_the_tiny_split(trained, tiny_records, tiny_lists):
+    out, options, pipeline, state = trained
+    history = [row for row in state["history"]]
+    assert len(history) == 4
+    assert history[-1]["loss"] < history[0]["loss"]
+    # 4 actions in the tiny set: chance is at most 1/4 on any list.
+    assert history[-1]["accuracy"] > 0.5
+    metrics = evaluate(
+        options,
+        pipeline,
+        out / "model.weights.npz",
+        tiny_lists / "testing.txt",
+        {"acoustic": tiny_records["acoustic"]},
+        out / "metrics.json",
+    )
+    assert metrics["clip_accuracy"] > 0.25
+    stored = json.loads((out / "metrics.json").read_text())
+    blocks = len((tiny_lists / "testing.txt").read_text().split()) // 10
+    assert stored["samples"] == blocks * 10  # 1-s windows
+    assert stored["clips"] == blocks * 2  # 5-s clips
+    assert np.array(stored["confusion_matrix"]).sum() == stored["clips"]
+    csv = (out / "history.csv").read_text().splitlines()
+    assert csv[0] == "epoch,loss,accuracy,val_loss,val_accuracy,learning_rate" and len(csv) == 5
+    assert list((out / "state" / "tensorboard").rglob("events.out.tfevents.*"))
+
+
+def test_best_validation_weights_are_kept(trained):
+    out, _, _, state = trained
+    best = max(range(4), key=lambda e: (state["history"][e]["val_accuracy"], e))  # ties: later epoch
+    assert state["best_epoch"] == best
+    kept = read_weights(out / "model.weights.npz")
+    np.testing.assert_array_equal(
+        kept["DualCamNet.fc2/kernel"], read_weights(out / "state" / "best.weights.npz")["DualCamNet.fc2/kernel"]
+    )
+
+
+def test_training_is_deterministic(tiny_records, tiny_lists, tmp_path):
+    _train(tiny_records, tiny_lists, tmp_path / "a")
+    _train(tiny_records, tiny_lists, tmp_path / "b")
+    a, b = read_weights(tmp_path / "a/model.weights.npz"), read_weights(tmp_path / "b/model.weights.npz")
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    assert (tmp_path / "a/history.csv").read_text() == (tmp_path / "b/history.csv").read_text()
+
+
+def _cli_train(tiny_records, tiny_lists, out, epochs):
+    return [
+        sys.executable, "-m", "avdistill.cli", "train", "--model", "dualcamnet",
+        "--tfrecord-root", str(tiny_records["acoustic"]), "--train-file", str(tiny_lists / "training.txt"),
+        "--valid-file", str(tiny_lists / "validation.txt"), "--num-epochs", str(epochs), "--batch-size", "8",
+        "--learning-rate", "1e-3", "--sample-length", "1", "--number-of-crops", "2", "--threads", "2",
+        "--out", str(out),
+    ]  # fmt: skip
+
+
+def test_killed_run_resumes_to_the_same_weights(tiny_records, tiny_lists, tmp_path):
+    subprocess.run(_cli_train(tiny_records, tiny_lists, tmp_path / "whole", 3), check=True, capture_output=True)
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(_cli_train(tiny_records, tiny_lists, killed, 3), stderr=subprocess.DEVNULL)
+    state_file = killed / "train_state" / "state.json"
+    while process.poll() is None:
+        if state_file.exists() and json.loads(state_file.read_text())["epochs_done"] >= 1:
+            os.kill(process.pid, signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    process.wait()
+    done = json.loads(state_file.read_text())["epochs_done"]
+    assert done < 3, "the run finished before it could be killed"
+    assert not (killed / "model.weights.npz").exists()
+
+    rerun = subprocess.run(
+        [
+            *_cli_train(tiny_records, tiny_lists, killed, 3),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "best epoch" in rerun.stdout
+    whole, resumed = read_weights(tmp_path / "whole/model.weights.npz"), read_weights(killed / "model.weights.npz")
+    for key in whole:
+        np.testing.assert_array_equal(whole[key], resumed[key], err_msg=key)
+    assert (tmp_path / "whole/history.csv").read_text() == (killed / "history.csv").read_text()
+
+
+def test_clip_metrics_average_frame_logits_over_a_clip():
+    # Two clips of 2 one-frame-per-sample windows... with 3 frames each: frame 0 of clip 0 is
+    # confidently wrong, the rest mildly right, so the clip average is right.
+    logits = np.zeros((4, 3, 14), np.float32)
+    labels = np.zeros((4, 14), np.float32)
+    labels[:2, 1] = 1
+    labels[2:, 5] = 1
+    logits[:2, :, 1] = 1.0
+    logits[0, 0, 7] = 3.0
+    logits[2:, :, 5] = 1.0
+    metrics = clip_metrics(logits, labels, windows_per_clip=2)
+    assert metrics["frame_accuracy"] == pytest.approx(11 / 12)
+    assert metrics["clips"] == 2 and metrics["clip_accuracy"] == 1.0
+    assert metrics["confusion_matrix"][1][1] == 1 and metrics["confusion_matrix"][5][5] == 1
+
+
+# --- bad input ---------------------------------------------------------------------------
+
+
+def test_missing_or_incompatible_init_checkpoint(tiny_records, tiny_lists, tmp_path, trained):
+    with pytest.raises(DataError, match="does not exist"):
+        _train(tiny_records, tiny_lists, tmp_path / "a", init=str(tmp_path / "nothing.weights.npz"))
+    # HearNet weights given to DualCamNet: another model.
+    from avdistill.models import hearnet
+    from avdistill.training import save_weights
+
+    save_weights(hearnet(5), tmp_path / "hearnet.weights.npz")
+    with pytest.raises(DataError, match=r"hearnet.weights.npz.*another model \(hear_net\)"):
+        _train(tiny_records, tiny_lists, tmp_path / "b", init=str(tmp_path / "hearnet.weights.npz"))
+    # Right model, wrong shapes.
+    weights = read_weights(trained[0] / "model.weights.npz")
+    weights["DualCamNet.conv2/kernel"] = np.zeros((3, 3, 12, 32), np.float32)
+    np.savez(tmp_path / "bad.weights.npz", **weights)
+    with pytest.raises(DataError, match=r"DualCamNet.conv2/kernel has shape \(3, 3, 12, 32\)"):
+        _train(tiny_records, tiny_lists, tmp_path / "c", init=str(tmp_path / "bad.weights.npz"))
+    assert not (tmp_path / "c/model.weights.npz").exists()
+
+
+def test_list_of_another_modality_is_named(tiny_records, tiny_lists, tmp_path):
+    options = TrainingOptions("dualcamnet", learning_rate=1e-3, epochs=1)
+    pipeline = PipelineOptions(sample_length=1, number_of_crops=1, batch_size=8)
+    with pytest.raises(DataError, match=r"\.tfrecord: is not a record holding acoustic"):
+        train(
+            options,
+            pipeline,
+            tiny_lists / "training.txt",
+            tiny_lists / "validation.txt",
+            {"acoustic": tiny_records["audio"]},  # audio records where acoustic images are needed
+            tmp_path / "state",
+            tmp_path / "model.weights.npz",
+            tmp_path / "history.csv",
+        )
+
+
+def test_empty_split_is_an_error(tiny_records, tiny_lists, tmp_path):
+    empty = tmp_path / "training.txt"
+    empty.write_text("")
+    options = TrainingOptions("dualcamnet", learning_rate=1e-3, epochs=1)
+    with pytest.raises(DataError, match="training.txt: list is empty"):
+        train(
+            options,
+            PipelineOptions(sample_length=1, number_of_crops=1, batch_size=8),
+            empty,
+            tiny_lists / "validation.txt",
+            {"acoustic": tiny_records["acoustic"]},
+            tmp_path / "state",
+            tmp_path / "model.weights.npz",
+            tmp_path / "history.csv",
+        )
+
+
+def test_nan_loss_stops_and_keeps_the_best_weights(tiny_records, tiny_lists, tmp_path):
+    """A diverging run (Adam steps of ~1e38 overflow the logits) stops with a clear error;
+    the best weights of the earlier run in the same folder are left as they were."""
+    out = tmp_path / "run"
+    _train(tiny_records, tiny_lists, out, epochs=1)
+    best = (out / "state/best.weights.npz").read_bytes()
+    with pytest.raises(TrainingError, match=r"loss became (nan|inf) at epoch 1, batch 2"):
+        _train(tiny_records, tiny_lists, out, epochs=1, learning_rate=1e38)
+    assert (out / "state/best.weights.npz").read_bytes() == best
+    assert (out / "model.weights.npz").exists()  # the earlier run's output, untouched
