@@ -12,6 +12,11 @@ LOCATIONS = (
 MODALITIES = config["tfrecords"]["modalities"]
 SPLITS = config["splits"]["names"]
 STAGE1_MODELS = config["stage1"]["models"]
+STAGE1_SPLITS = config["stage1"]["splits"]
+if not set(STAGE1_SPLITS) <= set(SPLITS):
+    raise ValueError(
+        f"stage1.splits {STAGE1_SPLITS} must be among splits.names {SPLITS}"
+    )
 # The modality each network reads, and the loader keys that change its inputs.
 MODEL_MODALITY = {
     "dualcamnet": "acoustic",
@@ -138,5 +143,5 @@ def stage1_targets():
     return expand(
         "results/stage1/{model}/{split}/metrics.json",
         model=STAGE1_MODELS,
-        split=SPLITS,
+        split=STAGE1_SPLITS,
     )

@@ -18,15 +18,17 @@ from avdistill.pipeline import PipelineOptions
 from avdistill.training import TrainingError, TrainingOptions, clip_metrics, evaluate, read_weights, train
 
 
-def _train(tiny_records, tiny_lists, out, epochs=1, crops=2, learning_rate=1e-3, **kwargs):
+def _train(
+    tiny_records, tiny_lists, out, epochs=1, crops=2, learning_rate=1e-3, training_list=None, root=None, **kwargs
+):
     options = TrainingOptions("dualcamnet", learning_rate=learning_rate, epochs=epochs, **kwargs)
     pipeline = PipelineOptions(sample_length=1, number_of_crops=crops, batch_size=8, seed=3)
     state = train(
         options,
         pipeline,
-        tiny_lists / "training.txt",
+        training_list or tiny_lists / "training.txt",
         tiny_lists / "validation.txt",
-        {"acoustic": tiny_records["acoustic"]},
+        {"acoustic": root or tiny_records["acoustic"]},
         out / "state",
         out / "model.weights.npz",
         out / "history.csv",
@@ -127,6 +129,22 @@ def test_killed_run_resumes_to_the_same_weights(tiny_records, tiny_lists, tmp_pa
         np.testing.assert_array_equal(whole[key], resumed[key], err_msg=key)
     assert (tmp_path / "whole/history.csv").read_text() == (killed / "history.csv").read_text()
 
+    # `avdistill test` (main_s1.py --mode test) on the result, and its one-line errors.
+    command = [
+        sys.executable, "-m", "avdistill.cli", "test", "--model", "dualcamnet",
+        "--tfrecord-root", str(tiny_records["acoustic"]), "--test-file", str(tiny_lists / "testing.txt"),
+        "--sample-length", "1", "--batch-size", "8", "--restore-checkpoint",
+    ]  # fmt: skip
+    tested = subprocess.run([*command, str(killed / "model.weights.npz")], capture_output=True, text=True)
+    assert tested.returncode == 0, tested.stderr
+    assert "Testing_Accuracy" in tested.stdout
+    assert json.loads((killed / "metrics.json").read_text())["model"] == "dualcamnet"
+    missing = subprocess.run([*command, str(tmp_path / "none.weights.npz")], capture_output=True, text=True)
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines()[-1] == (
+        f"avdistill test: error: {tmp_path / 'none.weights.npz'}: weights file does not exist"
+    )
+
 
 def test_clip_metrics_average_frame_logits_over_a_clip():
     # Two clips of 2 one-frame-per-sample windows... with 3 frames each: frame 0 of clip 0 is
@@ -167,36 +185,16 @@ def test_missing_or_incompatible_init_checkpoint(tiny_records, tiny_lists, tmp_p
 
 
 def test_list_of_another_modality_is_named(tiny_records, tiny_lists, tmp_path):
-    options = TrainingOptions("dualcamnet", learning_rate=1e-3, epochs=1)
-    pipeline = PipelineOptions(sample_length=1, number_of_crops=1, batch_size=8)
+    # Audio records where acoustic images are needed.
     with pytest.raises(DataError, match=r"\.tfrecord: is not a record holding acoustic"):
-        train(
-            options,
-            pipeline,
-            tiny_lists / "training.txt",
-            tiny_lists / "validation.txt",
-            {"acoustic": tiny_records["audio"]},  # audio records where acoustic images are needed
-            tmp_path / "state",
-            tmp_path / "model.weights.npz",
-            tmp_path / "history.csv",
-        )
+        _train(tiny_records, tiny_lists, tmp_path, crops=1, root=tiny_records["audio"])
 
 
 def test_empty_split_is_an_error(tiny_records, tiny_lists, tmp_path):
     empty = tmp_path / "training.txt"
     empty.write_text("")
-    options = TrainingOptions("dualcamnet", learning_rate=1e-3, epochs=1)
     with pytest.raises(DataError, match="training.txt: list is empty"):
-        train(
-            options,
-            PipelineOptions(sample_length=1, number_of_crops=1, batch_size=8),
-            empty,
-            tiny_lists / "validation.txt",
-            {"acoustic": tiny_records["acoustic"]},
-            tmp_path / "state",
-            tmp_path / "model.weights.npz",
-            tmp_path / "history.csv",
-        )
+        _train(tiny_records, tiny_lists, tmp_path, crops=1, training_list=empty)
 
 
 def test_nan_loss_stops_and_keeps_the_best_weights(tiny_records, tiny_lists, tmp_path):

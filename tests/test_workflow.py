@@ -1,7 +1,8 @@
-"""The data part of the DAG, run for real with Snakemake on a tiny synthetic dataset."""
+"""The DAG up to stage 1, run for real with Snakemake on a tiny synthetic dataset."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,10 +13,16 @@ import yaml
 
 from tests.conftest import REPO
 
+TINY_TRAINING = {"epochs": 1, "number_of_crops": 1, "batch_size": 8, "resources": {"threads": 1}}
 TINY_CONFIG = {
     "seed": 3,
     "dataset": {"synthetic": {"subjects": 1, "actions": [0, 3, 7, 12], "seconds": 10, "frame_size": [48, 64]}},
+    "loader": {"video_crop_size": 32},
+    # Every network, on one split, one short epoch each.
+    "stage1": {"splits": ["location_2"]},
+    "models": {m: TINY_TRAINING for m in ("dualcamnet", "hearnet", "soundnet5", "resnet50", "temporal_resnet50")},
 }
+STAGE1_MODELS = ("dualcamnet", "hearnet", "soundnet5", "resnet50", "temporal_resnet50")
 
 
 def snakemake(workdir: Path, *args: str, config: dict | None = None) -> subprocess.CompletedProcess:
@@ -66,14 +73,59 @@ def test_data_stage_outputs(finished):
 def test_nothing_reruns_and_an_edit_reruns_only_what_it_affects(finished):
     result = snakemake(finished, "-n", "--cores", "2")
     assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr
-    config = {**TINY_CONFIG, "loader": {"resampler": "kaiser_best"}}
-    result = snakemake(finished, "-n", "--cores", "2", config=config)
-    jobs = [
-        line.split()[1].rstrip(":") for line in result.stdout.splitlines() if line.startswith(("rule ", "localrule "))
-    ]
-    assert result.returncode == 0
-    assert sorted(set(jobs) - {"all"}) == ["spectrogram_stats"], result.stdout
+    # The resampler changes the audio inputs: statistics and the two audio networks rerun.
+    config = {**TINY_CONFIG, "loader": {"video_crop_size": 32, "resampler": "kaiser_best"}}
+    jobs = planned_jobs(finished, config)
+    assert sorted(set(jobs) - {"all"}) == [
+        "spectrogram_stats",
+        "test_stage1 hearnet",
+        "test_stage1 soundnet5",
+        "train_stage1 hearnet",
+        "train_stage1 soundnet5",
+    ], jobs
     assert jobs.count("spectrogram_stats") == 4
+    # One network's learning rate: that network's jobs only.
+    models = {**TINY_CONFIG["models"], "hearnet": {**TINY_TRAINING, "learning_rate": 3e-4}}
+    jobs = planned_jobs(finished, {**TINY_CONFIG, "models": models})
+    assert sorted(set(jobs) - {"all"}) == ["test_stage1 hearnet", "train_stage1 hearnet"], jobs
+    # Resources place a job but do not change its result: nothing reruns.
+    models = {**TINY_CONFIG["models"], "resnet50": {**TINY_TRAINING, "resources": {"threads": 1, "mem_mb": 9000}}}
+    assert set(planned_jobs(finished, {**TINY_CONFIG, "models": models})) <= {"all"}
+
+
+def planned_jobs(workdir: Path, config: dict) -> list[str]:
+    """Jobs a dry run would execute: rule names, with the model for stage-1 jobs."""
+    result = snakemake(workdir, "-n", "--cores", "2", config=config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs, rule = [], None
+    for line in result.stdout.splitlines():
+        if line.startswith(("rule ", "localrule ")):
+            rule = line.split()[1].rstrip(":")
+            if not rule.endswith("stage1"):
+                jobs.append(rule)
+        elif rule and rule.endswith("stage1") and line.strip().startswith("wildcards:"):
+            model = line.split("model=")[1].split(",")[0]
+            jobs.append(f"{rule} {model}")
+            rule = None
+    return jobs
+
+
+@pytest.mark.workflow
+def test_stage1_outputs(finished):
+    for model in STAGE1_MODELS:
+        folder = finished / "results/stage1" / model / "location_2"
+        metrics = json.loads((folder / "metrics.json").read_text())
+        # location_2 has 12 chunks: 10 % for testing -> 12 - 9 - 1 = 2 blocks of 10 s.
+        assert metrics["clips"] == 2 * 10 // 5
+        assert 0.0 <= metrics["clip_accuracy"] <= 1.0
+        history = (folder / "history.csv").read_text().splitlines()
+        assert len(history) == 2 and history[0].startswith("epoch,loss,accuracy,val_loss,val_accuracy")
+        assert (folder / "model.weights.npz").stat().st_size > 0
+        assert (folder / "train_state/state.json").exists()
+        train_log = (finished / f"results/logs/stage1/{model}/location_2/train.log").read_text()
+        assert "val_accuracy" in train_log  # Keras progress output in the job log
+        assert (finished / f"results/benchmarks/stage1/{model}/location_2/train.tsv").exists()
+    assert not (finished / "results/stage1/dualcamnet/all").exists()
 
 
 def test_lint_and_format_are_clean():
