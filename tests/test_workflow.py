@@ -29,7 +29,9 @@ def snakemake(workdir: Path, *args: str, config: dict | None = None) -> subproce
     configfile = workdir / "config.yaml"
     configfile.write_text(yaml.safe_dump(config or TINY_CONFIG))
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
-    command += ["--configfile", str(configfile), "--workflow-profile", str(REPO / "profiles" / "default"), *args]
+    # On top of the default config, as a user's --configfile would be (later files win).
+    configfiles = [str(REPO / "config" / "config.yaml"), str(configfile)]
+    command += ["--configfile", *configfiles, "--workflow-profile", str(REPO / "profiles" / "default"), *args]
     return subprocess.run(command, capture_output=True, text=True)
 
 
