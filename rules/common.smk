@@ -54,10 +54,17 @@ def split_locations(split):
 
 
 def raw_dataset_dir():
-    """Folder with matfiles/ and sync/: synthesised by the workflow, or the user's own."""
-    if config["dataset"]["source"] == "synthetic":
-        return "resources/dataset"
-    return config["dataset"]["path"]
+    """Folder with matfiles/ and sync/: made by the workflow, or the user's own (local)."""
+    if config["dataset"]["source"] == "local":
+        return config["dataset"]["path"]
+    return "resources/dataset"
+
+
+def dataset_archive():
+    """The archive to extract: downloaded from dataset.url, or the user's dataset.archive."""
+    if config["dataset"]["source"] == "archive":
+        return config["dataset"]["archive"]
+    return "resources/downloads/dataset_archive"
 
 
 def record_dirs(modalities, locations):

@@ -155,3 +155,15 @@ def test_hostile_zip_and_size_limit(tmp_path):
     truncated.write_bytes(_zip(tmp_path / "whole.zip", {"a.bin": bytes(range(256)) * 100}).read_bytes()[:-30])
     with pytest.raises(DataError, match="cut.zip"):
         safe_extract(truncated, tmp_path / "out")
+
+
+def test_dataset_archive_without_the_dualcam_layout_is_refused(tmp_path):
+    from avdistill.download import extract_dataset
+
+    archive = _zip(tmp_path / "other.zip", {"photos/a.jpg": b"x"})
+    with pytest.raises(DataError, match="other.zip: holds no folder with both matfiles/ and sync/"):
+        extract_dataset(archive, tmp_path / "dataset")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.zip"]
+    nested = _zip(tmp_path / "nested.zip", {"DualCam/matfiles/m.txt": b"1", "DualCam/sync/s.txt": b"2"})
+    target = extract_dataset(nested, tmp_path / "dataset")
+    assert (target / "matfiles/m.txt").read_bytes() == b"1" and (target / "sync/s.txt").exists()

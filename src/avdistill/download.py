@@ -195,3 +195,27 @@ def safe_extract(archive: str | Path, target: str | Path, max_bytes: int | None 
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as error:
         raise DataError(archive, f"corrupt or truncated archive ({error})") from None
     return target
+
+
+def extract_dataset(archive: str | Path, target: str | Path, max_bytes: int | None = None) -> Path:
+    """Extract the dataset archive so that `target` holds its `matfiles/` and `sync/` trees.
+
+    The archive may wrap them in a top folder (one or two levels deep); anything else is
+    refused with an error naming the archive, and `target` is not created.
+    """
+    archive, target = Path(archive), Path(target)
+    staging = target.with_name(f".{target.name}.extracted")
+    if staging.exists():
+        shutil.rmtree(staging)
+    safe_extract(archive, staging, max_bytes)
+    try:
+        candidates = [staging, *staging.glob("*"), *staging.glob("*/*")]
+        roots = [path for path in candidates if (path / "matfiles").is_dir() and (path / "sync").is_dir()]
+        if not roots:
+            raise DataError(archive, "holds no folder with both matfiles/ and sync/ (the DualCam dataset layout)")
+        with atomic_directory(target) as tree:
+            for name in ("matfiles", "sync"):
+                os.replace(roots[0] / name, tree / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
