@@ -31,7 +31,7 @@ rule train_stage1:
         stats_dir="results/stats/{split}",
         work_dir="results/stage1/{model}/{split}/train_state",
     script:
-        "../workflow/scripts/train_stage1.py"
+        "../workflow/scripts/stage1.py"
 
 
 rule test_stage1:
@@ -61,4 +61,4 @@ rule test_stage1:
         stats_dir="results/stats/{split}",
         clip_length=lookup(dpath="evaluation/clip_length", within=config),
     script:
-        "../workflow/scripts/test_stage1.py"
+        "../workflow/scripts/stage1.py"
