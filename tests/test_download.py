@@ -167,3 +167,14 @@ def test_dataset_archive_without_the_dualcam_layout_is_refused(tmp_path):
     nested = _zip(tmp_path / "nested.zip", {"DualCam/matfiles/m.txt": b"1", "DualCam/sync/s.txt": b"2"})
     target = extract_dataset(nested, tmp_path / "dataset")
     assert (target / "matfiles/m.txt").read_bytes() == b"1" and (target / "sync/s.txt").exists()
+
+
+def test_zip_symbolic_link_is_refused(tmp_path):
+    archive = tmp_path / "link.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        link = zipfile.ZipInfo("dataset/escape")
+        link.external_attr = 0o120777 << 16  # how Info-ZIP stores a symlink; its data is the target
+        handle.writestr(link, "../../etc/passwd")
+    with pytest.raises(DataError, match=r"link.zip: member dataset/escape is a symbolic link"):
+        safe_extract(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

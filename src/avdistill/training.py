@@ -232,22 +232,23 @@ def _load_optimizer(optimizer, path: Path) -> None:
         variable.assign(array)
 
 
-class _StopOnNaN:
-    """Keras callback: a non-finite batch loss stops training with an error that says where."""
+def _stop_on_nan():
+    """A Keras callback: a non-finite batch loss stops training with an error that says where."""
+    import keras
 
-    def __new__(cls, epoch_holder):
-        import keras
+    class StopOnNaN(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
 
-        class StopOnNaN(keras.callbacks.Callback):
-            def on_train_batch_end(self, batch, logs=None):
-                loss = (logs or {}).get("loss")
-                if loss is not None and not math.isfinite(float(loss)):
-                    raise TrainingError(
-                        f"loss became {float(loss)} at epoch {epoch_holder[0] + 1}, batch {batch + 1}; "
-                        "check the inputs and the learning rate (the best weights so far are kept)"
-                    )
+        def on_train_batch_end(self, batch, logs=None):
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                raise TrainingError(
+                    f"loss became {float(loss)} at epoch {self.epoch + 1}, batch {batch + 1}; "
+                    "check the inputs and the learning rate (the best weights so far are kept)"
+                )
 
-        return StopOnNaN()
+    return StopOnNaN()
 
 
 def train(
@@ -273,7 +274,7 @@ def train(
     import keras
 
     from avdistill import records
-    from avdistill.pipeline import INPUT_MODALITIES, make_dataset, num_samples
+    from avdistill.pipeline import make_dataset, num_samples
 
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -294,17 +295,16 @@ def train(
             state.best_epoch + 1,
         )
 
-    modalities = sorted({INPUT_MODALITIES[name] for name in inputs})
+    modalities = model_modalities(options.model)
+    # Read once: named in the error when a record turns out to be unreadable.
+    paths = _record_paths([training_list, validation_list], roots, modalities, pipeline_options.total_length)
     validation = _examples(make_dataset(validation_list, roots, inputs, False, pipeline_options), inputs, frames)
     batch = pipeline_options.batch_size
     steps = math.ceil(num_samples(training_list, True, pipeline_options) / batch)
     validation_steps = math.ceil(num_samples(validation_list, False, pipeline_options) / batch)
-    epoch_holder = [0]
-    callbacks = [_StopOnNaN(epoch_holder), keras.callbacks.TensorBoard(log_dir=str(work_dir / "tensorboard"))]
+    callbacks = [_stop_on_nan(), keras.callbacks.TensorBoard(log_dir=str(work_dir / "tensorboard"))]
     for epoch in range(state.epochs_done, options.epochs):
-        epoch_holder[0] = epoch
         training = _examples(make_dataset(training_list, roots, inputs, True, pipeline_options, epoch), inputs, frames)
-        paths = _list_paths(training_list, validation_list, roots, modalities)
         with records.diagnose_errors(paths, modalities):
             fit = model.fit(
                 training,
@@ -338,17 +338,11 @@ def train(
     return asdict(state)
 
 
-def _list_paths(training_list, validation_list, roots, modalities) -> list[str]:
-    """Record paths of both lists, for naming a bad record when reading fails."""
+def _record_paths(list_paths, roots: dict, modalities: list[str], total_length: int) -> list[str]:
+    """Every record the lists name, per modality, for naming a bad record when reading fails."""
     from avdistill.lists import read_list
-    from avdistill.pipeline import PipelineOptions
 
-    total = PipelineOptions().total_length
-    out = []
-    for modality in modalities:
-        for list_path in (training_list, validation_list):
-            out += read_list(list_path, roots[modality], total)
-    return out
+    return [p for m in modalities for list_path in list_paths for p in read_list(list_path, roots[m], total_length)]
 
 
 def _write_history(history: list[dict], path: str | Path) -> None:
@@ -368,7 +362,8 @@ def predict_logits(model, dataset, inputs: list[str]):
     logits, labels = [], []
     for batch in dataset:
         features = {name: batch[name] for name in inputs}
-        logits.append(np.asarray(model(features[inputs[0]] if len(inputs) == 1 else features, training=False)))
+        # predict_on_batch runs the compiled inference graph, not eager ops.
+        logits.append(np.asarray(model.predict_on_batch(features[inputs[0]] if len(inputs) == 1 else features)))
         labels.append(np.asarray(batch["action"]))
     return np.concatenate(logits), np.concatenate(labels)
 
@@ -427,7 +422,7 @@ def evaluate(
     """
     from avdistill import records
     from avdistill.models import build_model
-    from avdistill.pipeline import INPUT_MODALITIES, make_dataset
+    from avdistill.pipeline import make_dataset
 
     length = pipeline_options.sample_length
     if clip_length % length or pipeline_options.total_length % clip_length:
@@ -439,11 +434,9 @@ def evaluate(
     model = build_model(options.model, length, pipeline_options.video_crop_size, options.trainable)
     load_weights(model, weights)
     inputs = _model_input(options.model)
-    modalities = sorted({INPUT_MODALITIES[name] for name in inputs})
+    modalities = model_modalities(options.model)
     dataset = make_dataset(list_path, roots, inputs, False, pipeline_options)
-    from avdistill.lists import read_list
-
-    paths = [p for m in modalities for p in read_list(list_path, roots[m], pipeline_options.total_length)]
+    paths = _record_paths([list_path], roots, modalities, pipeline_options.total_length)
     with records.diagnose_errors(paths, modalities):
         logits, labels = predict_logits(model, dataset, inputs)
     metrics = {
