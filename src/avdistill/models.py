@@ -162,7 +162,6 @@ SOUNDNET5_LAYERS = (
     (256, 8, 2, 4, None),
     (1024, 16, 12, 4, None),
 )
-SOUNDNET_PRETRAINED_LAYERS = ("conv1", "conv2", "conv3", "conv4")  # restored from soundnet5_final.t7
 
 
 def soundnet5(sample_length: int = 5) -> keras.Model:
