@@ -88,9 +88,16 @@ def _model_settings(args) -> dict:
         "sample_length": args.sample_length,
         "number_of_crops": getattr(args, "number_of_crops", 1),
         "normalize": args.normalize,
-        "init": getattr(args, "init_checkpoint", None) or "scratch",
+        "init": _init(args),
         "trainable": args.trainable,
     }
+
+
+def _init(args) -> str:
+    """The config's `init`: scratch, a weights file, or the kind of pretrained weights."""
+    if not getattr(args, "init_checkpoint", None):
+        return "scratch"
+    return args.init_checkpoint if args.init_from == "checkpoint" else args.init_from
 
 
 def _roots(args) -> dict:
@@ -103,7 +110,18 @@ def _job_options(args):
     from avdistill.training import job_options
 
     loader = {"video_crop_size": args.crop_size}
-    return job_options(args.model, _model_settings(args), loader, args.seed, args.threads, args.stats_dir)
+    init_file = getattr(args, "init_checkpoint", None)
+    return job_options(
+        args.model, _model_settings(args), loader, args.seed, args.threads, args.stats_dir, init_file=init_file
+    )
+
+
+def _convert_pretrained(args) -> None:
+    from avdistill.pretrained import convert_resnet, convert_soundnet
+
+    convert = convert_soundnet if args.command == "convert-soundnet" else convert_resnet
+    shapes = convert(args.source, args.out)
+    print(f"wrote {len(shapes)} arrays to {args.out}")
 
 
 def _train(args) -> None:
@@ -177,7 +195,16 @@ def _add_model_options(parser: argparse.ArgumentParser, training: bool) -> None:
             "--number-of-crops", type=int, default=20, help="training windows per 10-s block per epoch (default: 20)"
         )
         parser.add_argument(
-            "--init-checkpoint", help="a .weights.npz to start from (all but the fresh head, as the original)"
+            "--init-checkpoint",
+            help="a .weights.npz to start from: a checkpoint of this model (all but its fresh head, as the "
+            "original) or converted pretrained weights (see --init-from)",
+        )
+        parser.add_argument(
+            "--init-from",
+            choices=["checkpoint", "soundnet", "imagenet"],
+            default="checkpoint",
+            help="what --init-checkpoint holds: checkpoint (default); soundnet: `avdistill convert-soundnet` "
+            "output (SoundNet5 conv1-conv4); imagenet: `avdistill convert-resnet` output (the ResNet-50s)",
         )
         parser.add_argument(
             "--out",
@@ -285,6 +312,15 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a network from labels (the original main_s1.py --mode train)")
     _add_model_options(train, training=True)
     train.set_defaults(func=_train)
+
+    for name, source, what in (
+        ("convert-soundnet", "soundnet_models_public.zip or soundnet5_final.t7", "SoundNet5's conv1-conv4"),
+        ("convert-resnet", "resnet_v1_50_2016_08_28.tar.gz or resnet_v1_50.ckpt", "ResNet-50 without logits"),
+    ):
+        pretrained = commands.add_parser(name, help=f"convert {what} to a .npz for --init-from")
+        pretrained.add_argument("source", help=source)
+        pretrained.add_argument("out", help="the .npz to write")
+        pretrained.set_defaults(func=_convert_pretrained)
 
     test = commands.add_parser("test", help="test trained weights on a list (the original main_s1.py --mode test)")
     _add_model_options(test, training=False)

@@ -28,7 +28,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from avdistill.errors import DataError
-from avdistill.fileio import atomic_directory
+from avdistill.fileio import atomic_directory, atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,8 @@ def download(
         if actual != sha256.lower():
             part.unlink()
             raise DataError(url, f"SHA-256 {actual} does not match the expected {sha256.lower()}")
+    else:  # no checksum to check: say what to pin, so the next run can check it
+        log.info("%s has SHA-256 %s; set it in the config to check later downloads", url, sha256sum(part))
     os.replace(part, dest)
     log.info("downloaded %s to %s (%d bytes)", url, dest, dest.stat().st_size)
     return dest
@@ -194,6 +196,53 @@ def safe_extract(archive: str | Path, target: str | Path, max_bytes: int | None 
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as error:
         raise DataError(archive, f"corrupt or truncated archive ({error})") from None
     return target
+
+
+def extract_member(archive: str | Path, name: str, dest: str | Path, max_bytes: int | None = None) -> Path:
+    """Copy the one regular file called `name` (at any depth) out of a zip or tar archive.
+
+    Only that member's bytes are read, and they go to a path this function chooses
+    (`dest`, written atomically), so the member's own path never decides where anything
+    is written. A missing, duplicated or non-regular member, or one too big, is refused.
+    """
+    archive, dest = Path(archive), Path(dest)
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as handle:
+                found = [info for info in handle.infolist() if PurePosixPath(info.filename).name == name]
+                _check_single(archive, name, found)
+                info = found[0]
+                if (info.external_attr >> 16) & 0o170000 == 0o120000 or info.is_dir():
+                    raise DataError(archive, f"member {info.filename!r} is not a regular file")
+                _check_size(archive, info.file_size, dest, max_bytes)
+                _copy_atomic(handle.open(info), dest)
+        elif tarfile.is_tarfile(archive):
+            with tarfile.open(archive) as handle:
+                found = [member for member in handle.getmembers() if PurePosixPath(member.name).name == name]
+                _check_single(archive, name, found)
+                member = found[0]
+                if not member.isfile():
+                    raise DataError(archive, f"member {member.name!r} is not a regular file (a link or device)")
+                _check_size(archive, member.size, dest, max_bytes)
+                _copy_atomic(handle.extractfile(member), dest)
+        else:
+            raise DataError(archive, "is neither a zip nor a tar archive")
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as error:
+        raise DataError(archive, f"corrupt or truncated archive ({error})") from None
+    return dest
+
+
+def _check_single(archive: Path, name: str, found: list) -> None:
+    if not found:
+        raise DataError(archive, f"holds no file named {name}")
+    if len(found) > 1:
+        raise DataError(archive, f"holds {len(found)} files named {name}; expected one")
+
+
+def _copy_atomic(source, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with source, atomic_path(dest) as tmp, open(tmp, "wb") as out:
+        shutil.copyfileobj(source, out, CHUNK)
 
 
 def extract_dataset(archive: str | Path, target: str | Path, max_bytes: int | None = None) -> Path:

@@ -33,7 +33,7 @@ from avdistill.fileio import atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
 
-# Variables a model does not take from an init checkpoint (§3.7): its fresh head.
+# Variables a model does not take from one of its own checkpoints (§3.7): its fresh head.
 INIT_EXCLUDE = {
     "dualcamnet": ("DualCamNet.fc2/",),
     "hearnet": ("hear_net.fc2/",),
@@ -41,6 +41,23 @@ INIT_EXCLUDE = {
     "resnet50": ("resnet_v1_50.logits/",),
     "temporal_resnet50": ("resnet_v1_50.logits/",),
     "av_model": ("AVNet.",),
+}
+
+# Public pretrained weights (avdistill.pretrained): the models each one initialises and the
+# variables it sets, (include prefixes, exclude substrings). SoundNet gives conv1-conv4 and
+# their batch norms; conv5, conv6 and the head stay fresh, as the original's
+# soundnet5_model_params. ImageNet gives the whole ResNet-50 but its logits; the temporal
+# convolutions (new in the temporal ResNet-50) and the audio-visual model's DualCamNet and
+# AVNet head stay fresh.
+PRETRAINED_INIT = {
+    "soundnet": {
+        "models": ("soundnet5",),
+        "variables": (tuple(f"SoundNet.conv{i}" for i in range(1, 5)), ()),
+    },
+    "imagenet": {
+        "models": ("resnet50", "temporal_resnet50", "av_model"),
+        "variables": (("resnet_v1_50.",), ("resnet_v1_50.logits/", "conv_temp")),
+    },
 }
 
 
@@ -56,6 +73,7 @@ class TrainingOptions:
     learning_rate: float = 1e-4
     epochs: int = 100
     init: str | None = None  # None: from scratch; else a .weights.npz (the original's init_checkpoint)
+    init_from: str = "checkpoint"  # what `init` is: a checkpoint of this model, or PRETRAINED_INIT's
     trainable: str = "original"  # "all" trains the variables the original kept frozen
     threads: int = 0  # intra-op threads; 0: TensorFlow's default
 
@@ -64,6 +82,10 @@ class TrainingOptions:
         settings = {**asdict(self), "pipeline": repr(pipeline_options), "list": Path(training_list).read_text()}
         settings.pop("threads")
         settings.pop("epochs")  # more epochs continue a finished run rather than restart it
+        if self.init:  # other weights under the same name must not resume the old run
+            from avdistill.download import sha256sum
+
+            settings["init_sha256"] = sha256sum(self.init)
         return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -89,14 +111,21 @@ def read_weights(path: str | Path) -> dict[str, np.ndarray]:
         raise DataError(path, f"is not a weights file written by avdistill ({error})") from None
 
 
-def load_weights(model, path: str | Path, exclude: tuple[str, ...] = ()) -> list[str]:
-    """Assign `model`'s variables from `path` by name, except those starting with `exclude`.
+def load_weights(
+    model, path: str | Path, exclude: tuple[str, ...] = (), include: tuple[str, ...] | None = None
+) -> list[str]:
+    """Assign `model`'s variables from `path` by name: those starting with one of `include`
+    (all when None) and containing none of `exclude`.
 
     Raises DataError naming the file when it holds another model's weights, lacks a
     variable or has one of another shape; nothing is assigned then. Returns the names set.
     """
     stored = read_weights(path)
-    wanted = [v for v in model.weights if not v.path.startswith(exclude)]
+    wanted = [
+        v
+        for v in model.weights
+        if (include is None or v.path.startswith(include)) and not any(part in v.path for part in exclude)
+    ]
     if wanted and not any(v.path in stored for v in wanted):
         scopes = sorted({key.split(".")[0].split("/")[0] for key in stored})
         raise DataError(path, f"holds weights of another model ({', '.join(scopes)}), not {model.name}")
@@ -170,6 +199,18 @@ def _frames_per_sample(model) -> int | None:
     return int(model.output.shape[1]) if is_frame_model(model) else None
 
 
+def init_variables(model: str, init_from: str) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+    """(include, exclude) of the variables `model` takes from an init file of kind `init_from`."""
+    if init_from == "checkpoint":
+        return None, INIT_EXCLUDE[model]
+    if init_from not in PRETRAINED_INIT:
+        raise TrainingError(f"unknown init {init_from!r}: use scratch, {', '.join(PRETRAINED_INIT)} or a weights file")
+    if model not in PRETRAINED_INIT[init_from]["models"]:
+        users = ", ".join(PRETRAINED_INIT[init_from]["models"])
+        raise TrainingError(f"init {init_from!r} is for {users}, not {model}")
+    return PRETRAINED_INIT[init_from]["variables"]
+
+
 def build(options: TrainingOptions, pipeline_options):
     """The compiled network of a job, with its init weights when `options.init` is set."""
     import keras
@@ -180,8 +221,9 @@ def build(options: TrainingOptions, pipeline_options):
         options.model, pipeline_options.sample_length, pipeline_options.video_crop_size, options.trainable
     )
     if options.init:
-        names = load_weights(model, options.init, exclude=INIT_EXCLUDE[options.model])
-        log.info("initialised %d variables from %s", len(names), options.init)
+        include, exclude = init_variables(options.model, options.init_from)
+        names = load_weights(model, options.init, exclude=exclude, include=include)
+        log.info("initialised %d of %d variables from %s", len(names), len(model.weights), options.init)
     model.compile(
         # TF1's Adam epsilon (Keras' default is 1e-7).
         optimizer=keras.optimizers.Adam(learning_rate=options.learning_rate, epsilon=1e-8),
@@ -463,22 +505,37 @@ def evaluate(
 
 
 def job_options(
-    model: str, settings: dict, loader: dict, seed: int, threads: int = 0, stats_dir: str | Path | None = None
+    model: str,
+    settings: dict,
+    loader: dict,
+    seed: int,
+    threads: int = 0,
+    stats_dir: str | Path | None = None,
+    init_file: str | Path | None = None,
 ):
     """(TrainingOptions, PipelineOptions) of a stage-1 job from its config entries.
 
     settings: `models.<model>` of the config (learning_rate, epochs, batch_size,
     sample_length, number_of_crops, normalize, init, trainable); loader: `loader`.
+    `init` is scratch, a weights file, or the name of pretrained weights (soundnet,
+    imagenet) whose converted file the workflow passes as `init_file`.
     """
     from avdistill.pipeline import PipelineOptions, load_stats
 
     normalize = bool(settings.get("normalize", False))
     init = settings.get("init", "scratch")
+    init_from = init if init in PRETRAINED_INIT else "checkpoint"
+    if init_from != "checkpoint":
+        init_variables(model, init_from)  # the model must be one that these weights fit
+        if not init_file:
+            raise TrainingError(f"init {init!r} needs the converted weights file (resources/pretrained/)")
+        init = str(init_file)
     options = TrainingOptions(
         model=model,
         learning_rate=float(settings["learning_rate"]),
         epochs=int(settings["epochs"]),
         init=None if init == "scratch" else init,
+        init_from=init_from,
         trainable=settings.get("trainable", "original"),
         threads=threads,
     )
