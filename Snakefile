@@ -15,7 +15,9 @@ report: "workflow/report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/downloads.smk"
 include: "rules/dataset.smk"
+include: "rules/pretrained.smk"
 include: "rules/tfrecords.smk"
 include: "rules/splits.smk"
 include: "rules/stage1.smk"

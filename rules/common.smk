@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -31,6 +32,28 @@ LOADER_KEYS = {
     "video": ["video_channel_order", "video_resize", "video_crop_size"],
 }
 
+# What each fetched file under resources/downloads/ is, and its config entry (url, sha256).
+DOWNLOADS = {
+    "dataset_archive": config["dataset"],
+    "soundnet_models_public.zip": config["pretrained"]["soundnet"],
+    "resnet_v1_50_2016_08_28.tar.gz": config["pretrained"]["resnet"],
+}
+# init names that mean public pretrained weights: their converted file and the models they fit.
+PRETRAINED_INIT = {
+    "soundnet": ("resources/pretrained/soundnet5.npz", ["soundnet5"]),
+    "imagenet": (
+        "resources/pretrained/resnet_v1_50.weights.npz",
+        ["resnet50", "temporal_resnet50"],
+    ),
+}
+for _model in STAGE1_MODELS:
+    _init = config["models"][_model].get("init", "scratch")
+    if _init in PRETRAINED_INIT and _model not in PRETRAINED_INIT[_init][1]:
+        raise ValueError(
+            f"models.{_model}.init: {_init!r} weights fit only "
+            f"{', '.join(PRETRAINED_INIT[_init][1])}"
+        )
+
 
 wildcard_constraints:
     modality="acoustic|audio|video",
@@ -38,6 +61,7 @@ wildcard_constraints:
     location_number=r"[1-3]",
     split=r"location_[1-3]|all",
     model="|".join(MODEL_MODALITY),
+    download="|".join(re.escape(name) for name in DOWNLOADS),
 
 
 def split_locations(split):
@@ -65,6 +89,28 @@ def dataset_archive():
     if config["dataset"]["source"] == "archive":
         return config["dataset"]["archive"]
     return "resources/downloads/dataset_archive"
+
+
+def download_setting(key):
+    """A download's url or sha256 from its config entry (see DOWNLOADS)."""
+
+    def setting(wildcards):
+        return DOWNLOADS[wildcards.download].get(key)
+
+    return setting
+
+
+def model_init_file(wildcards):
+    """The weights a model starts from: [] from scratch, else a converted or given file."""
+    init = config["models"][wildcards.model].get("init", "scratch")
+    if init == "scratch":
+        return []
+    return [PRETRAINED_INIT[init][0] if init in PRETRAINED_INIT else init]
+
+
+def model_init_path(wildcards):
+    """model_init_file as one path, or None from scratch (a param of the glue script)."""
+    return next(iter(model_init_file(wildcards)), None)
 
 
 def record_dirs(modalities, locations):

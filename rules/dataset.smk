@@ -22,21 +22,6 @@ if config["dataset"]["source"] == "synthetic":
             "../workflow/scripts/synthesize_dataset.py"
 
 
-rule download_dataset:
-    output:
-        "resources/downloads/dataset_archive",
-    log:
-        "results/logs/dataset/download.log",
-    conda:
-        "../envs/avdistill.yaml"
-    params:
-        url=lookup(dpath="dataset/url", within=config, default=None),
-        sha256=lookup(dpath="dataset/sha256", within=config, default=None),
-        retries=lookup(dpath="dataset/retries", within=config, default=3),
-    script:
-        "../workflow/scripts/download.py"
-
-
 if config["dataset"]["source"] in ("url", "archive"):
 
     rule extract_dataset:

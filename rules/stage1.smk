@@ -9,6 +9,7 @@ rule train_stage1:
         validation="results/lists/{split}/validation.txt",
         records=model_record_dirs,
         stats=model_stats_files,
+        init=model_init_file,
     output:
         weights="results/stage1/{model}/{split}/model.weights.npz",
         history="results/stage1/{model}/{split}/history.csv",
@@ -30,6 +31,7 @@ rule train_stage1:
         roots=model_roots,
         stats_dir="results/stats/{split}",
         work_dir="results/stage1/{model}/{split}/train_state",
+        init_file=model_init_path,
     script:
         "../workflow/scripts/stage1.py"
 
@@ -60,5 +62,6 @@ rule test_stage1:
         roots=model_roots,
         stats_dir="results/stats/{split}",
         clip_length=lookup(dpath="evaluation/clip_length", within=config),
+        init_file=model_init_path,
     script:
         "../workflow/scripts/stage1.py"

@@ -55,3 +55,60 @@ def raw_copy(tiny_raw, tmp_path) -> Path:
     for tree in ("matfiles", "sync"):
         shutil.copytree(tiny_raw / tree / "Location_01", copy / tree / "Location_01")
     return copy
+
+
+def pack_zip(path: Path, members: dict[str, bytes]) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def pack_tar(path: Path, members: dict[str, bytes]) -> Path:
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz", compresslevel=1) as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.fixture(scope="session")
+def soundnet_fixture(tmp_path_factory):
+    """(folder, network): a SoundNet5 soundnet5_final.t7 with random weights, written by the
+    test-only Torch7 writer, and soundnet_models_public.zip packed like the original."""
+    import numpy as np
+
+    from tests import torch7
+
+    folder = tmp_path_factory.mktemp("soundnet")
+    network = torch7.soundnet5_network(np.random.default_rng(1))
+    torch7.save(folder / "soundnet5_final.t7", network)
+    members = {
+        "soundnet_models_public/soundnet8_final.t7": b"another model",
+        "soundnet_models_public/soundnet5_final.t7": (folder / "soundnet5_final.t7").read_bytes(),
+    }
+    pack_zip(folder / "soundnet_models_public.zip", members)
+    return folder, network
+
+
+@pytest.fixture(scope="session")
+def resnet_fixture(tmp_path_factory):
+    """(folder, arrays): resnet_v1_50.ckpt (a V1 checkpoint with slim's names and random
+    values) and resnet_v1_50_2016_08_28.tar.gz holding it, as TF-slim shipped it."""
+    import numpy as np
+
+    from tests.slim_resnet import resnet_v1_50_variables, write_v1_checkpoint
+
+    folder = tmp_path_factory.mktemp("resnet")
+    arrays = resnet_v1_50_variables(np.random.default_rng(4))
+    write_v1_checkpoint(folder / "resnet_v1_50.ckpt", arrays)
+    pack_tar(
+        folder / "resnet_v1_50_2016_08_28.tar.gz", {"resnet_v1_50.ckpt": (folder / "resnet_v1_50.ckpt").read_bytes()}
+    )
+    return folder, arrays

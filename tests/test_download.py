@@ -178,3 +178,18 @@ def test_zip_symbolic_link_is_refused(tmp_path):
     with pytest.raises(DataError, match=r"link.zip: member dataset/escape is a symbolic link"):
         safe_extract(archive, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_local_paths_and_file_urls_are_fetched_and_checked(tmp_path):
+    source = tmp_path / "dataset.zip"
+    source.write_bytes(PAYLOAD)
+    digest = hashlib.sha256(PAYLOAD).hexdigest()
+    download(str(source), tmp_path / "a", sha256=digest)
+    download(source.as_uri(), tmp_path / "b", sha256=digest)
+    assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes() == PAYLOAD
+    assert source.read_bytes() == PAYLOAD  # the user's file is untouched
+    with pytest.raises(DataError, match="does not match"):
+        download(str(source), tmp_path / "c", sha256="0" * 64)
+    assert not (tmp_path / "c").exists() and source.exists()
+    with pytest.raises(DataError, match="missing.zip: file does not exist"):
+        download(str(tmp_path / "missing.zip"), tmp_path / "d")

@@ -3,9 +3,7 @@ and loaded, checked against forward passes written here from the original's defi
 
 from __future__ import annotations
 
-import io
 import tarfile
-import zipfile
 
 import numpy as np
 import pytest
@@ -14,23 +12,10 @@ from avdistill.errors import DataError
 from avdistill.pretrained import convert_resnet, convert_soundnet, scan_t7
 from avdistill.training import TrainingError, TrainingOptions, build, job_options
 from tests import torch7
-from tests.slim_resnet import resnet_v1_50_logits, resnet_v1_50_variables, write_v1_checkpoint
+from tests.conftest import pack_zip
+from tests.slim_resnet import resnet_v1_50_logits, write_v1_checkpoint
 
 SAMPLE_RATE = 22050
-
-
-def _zip(path, members: dict) -> None:
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-
-
-def _tar(path, members: dict) -> None:
-    with tarfile.open(path, "w:gz", compresslevel=1) as archive:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
 
 
 def _pipeline_options(sample_length: int, crop_size: int = 64):
@@ -43,19 +28,8 @@ def _pipeline_options(sample_length: int, crop_size: int = 64):
 
 
 @pytest.fixture(scope="module")
-def soundnet_t7(tmp_path_factory):
-    """(path of the t7 file, the network written), packed as in soundnet_models_public.zip."""
-    folder = tmp_path_factory.mktemp("soundnet")
-    network = torch7.soundnet5_network(np.random.default_rng(1))
-    torch7.save(folder / "soundnet5_final.t7", network)
-    _zip(
-        folder / "soundnet_models_public.zip",
-        {
-            "soundnet_models_public/soundnet8_final.t7": b"another model",
-            "soundnet_models_public/soundnet5_final.t7": (folder / "soundnet5_final.t7").read_bytes(),
-        },
-    )
-    return folder, network
+def soundnet_t7(soundnet_fixture):
+    return soundnet_fixture
 
 
 def _numpy_soundnet_conv4(waveform: np.ndarray, network: torch7.Module) -> np.ndarray:
@@ -216,7 +190,7 @@ def test_hostile_t7_structures_are_refused(tmp_path):
 
 
 def test_zip_without_the_t7_member_is_refused(tmp_path):
-    _zip(tmp_path / "soundnet_models_public.zip", {"soundnet_models_public/soundnet8_final.t7": b"x"})
+    pack_zip(tmp_path / "soundnet_models_public.zip", {"soundnet_models_public/soundnet8_final.t7": b"x"})
     with pytest.raises(DataError, match="holds no file named soundnet5_final.t7"):
         convert_soundnet(tmp_path / "soundnet_models_public.zip", tmp_path / "out.npz")
 
@@ -225,12 +199,9 @@ def test_zip_without_the_t7_member_is_refused(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def resnet_checkpoint(tmp_path_factory):
-    """(folder, slim arrays): resnet_v1_50.ckpt (V1) and its tarball, as TF-slim shipped it."""
-    folder = tmp_path_factory.mktemp("resnet")
-    arrays = resnet_v1_50_variables(np.random.default_rng(4))
-    write_v1_checkpoint(folder / "resnet_v1_50.ckpt", arrays)
-    _tar(folder / "resnet_v1_50_2016_08_28.tar.gz", {"resnet_v1_50.ckpt": (folder / "resnet_v1_50.ckpt").read_bytes()})
+def resnet_checkpoint(resnet_fixture):
+    """The fixture tarball converted as the workflow does."""
+    folder, arrays = resnet_fixture
     convert_resnet(folder / "resnet_v1_50_2016_08_28.tar.gz", folder / "resnet_v1_50.weights.npz")
     return folder, arrays
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -198,6 +199,133 @@ def test_dataset_archive_is_downloaded_checked_and_extracted(dataset_server, tin
     config["dataset"]["sha256"] = "0" * 64
     result = snakemake(workdir, "--cores", "1", "resources/dataset", config=config)
     assert result.returncode != 0
-    log = (workdir / "results/logs/dataset/download.log").read_text()
+    log = (workdir / "results/logs/downloads/dataset_archive.log").read_text()
     assert f"{url}: SHA-256 {digest} does not match the expected {'0' * 64}" in log
     assert not (workdir / "resources/downloads/dataset_archive").exists()
+
+
+class CountingHandler:
+    """A static file server on 127.0.0.1 that counts the GETs of each path."""
+
+    def __init__(self, folder: Path):
+        import functools
+        import http.server
+        import threading
+
+        self.counts: dict[str, int] = {}
+        counts = self.counts
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                counts[self.path] = counts.get(self.path, 0) + 1
+                super().do_GET()
+
+        self.httpd = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(Handler, directory=str(folder))
+        )
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+
+@pytest.fixture
+def pretrained_server(soundnet_fixture, resnet_fixture, tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    for folder, name in (
+        (soundnet_fixture[0], "soundnet_models_public.zip"),
+        (resnet_fixture[0], "resnet_v1_50_2016_08_28.tar.gz"),
+    ):
+        (served / name).symlink_to(folder / name)
+    server = CountingHandler(served)
+    yield server
+    server.httpd.shutdown()
+
+
+@pytest.mark.workflow
+def test_pretrained_weights_are_fetched_once_converted_and_used(finished, pretrained_server, resnet_fixture, tmp_path):
+    import hashlib
+    import shutil
+
+    workdir = tmp_path / "run"
+    shutil.copytree(finished, workdir, symlinks=True)
+    url = pretrained_server.url
+    resnet_sha = hashlib.sha256((resnet_fixture[0] / "resnet_v1_50_2016_08_28.tar.gz").read_bytes()).hexdigest()
+    pretrained = {
+        "soundnet": {"url": f"{url}/soundnet_models_public.zip"},
+        "resnet": {"url": f"{url}/resnet_v1_50_2016_08_28.tar.gz", "sha256": resnet_sha},
+    }
+    models = dict(TINY_CONFIG["models"])
+    models["soundnet5"] = {**TINY_TRAINING, "init": "soundnet"}
+    models["resnet50"] = models["temporal_resnet50"] = {**TINY_TRAINING, "init": "imagenet"}
+    config = {**TINY_CONFIG, "pretrained": pretrained, "models": models}
+
+    # Planned without any network access: only the models whose init changed rerun.
+    jobs = planned_jobs(workdir, config)
+    pretrained_models = ("soundnet5", "resnet50", "temporal_resnet50")
+    expected = ["download", "download", "convert_soundnet", "convert_resnet", "all"]
+    expected += [f"{rule} {model}" for rule in ("train_stage1", "test_stage1") for model in pretrained_models]
+    assert sorted(jobs) == sorted(expected)
+    assert pretrained_server.counts == {}
+
+    result = snakemake(workdir, "--cores", "2", config=config)
+    assert result.returncode == 0, result.stderr[-4000:]
+    # Each file was fetched once, though two networks start from the ResNet-50.
+    assert pretrained_server.counts == {"/soundnet_models_public.zip": 1, "/resnet_v1_50_2016_08_28.tar.gz": 1}
+    # A variable the ResNet-50s do not train still holds the checkpoint's value.
+    name = "resnet_v1_50/block3/unit_2/bottleneck_v1/conv2/weights"
+    keras_path = "resnet_v1_50.block3.unit_2.bottleneck_v1.conv2/kernel"
+    for model in ("resnet50", "temporal_resnet50"):
+        trained = np.load(workdir / f"results/stage1/{model}/location_2/model.weights.npz")
+        np.testing.assert_array_equal(trained[keras_path], resnet_fixture[1][name])
+    log = (workdir / "results/logs/stage1/soundnet5/location_2/train.log").read_text()
+    assert "initialised 24 of 36 variables from resources/pretrained/soundnet5.npz" in log
+    # The unpinned download says which digest to pin.
+    soundnet_log = (workdir / "results/logs/downloads/soundnet_models_public.zip.log").read_text()
+    assert "has SHA-256" in soundnet_log
+
+    # Nothing reruns; attempts are not a param, so editing them refetches nothing.
+    assert planned_jobs(workdir, {**config, "downloads": {"retries": 7}}) == []
+    # A new checksum refetches that file and reruns what depends on it, nothing else.
+    digest = hashlib.sha256((pretrained_server_root(pretrained_server) / "soundnet_models_public.zip").read_bytes())
+    changed = {**pretrained, "soundnet": {**pretrained["soundnet"], "sha256": digest.hexdigest()}}
+    jobs = planned_jobs(workdir, {**config, "pretrained": changed})
+    assert sorted(jobs) == sorted(
+        ["download", "convert_soundnet", "train_stage1 soundnet5", "test_stage1 soundnet5", "all"]
+    )
+
+
+def pretrained_server_root(server: CountingHandler) -> Path:
+    return Path(server.httpd.RequestHandlerClass.keywords["directory"])
+
+
+def test_paper_configuration_plans_the_whole_dag_without_network(tmp_path):
+    """`snakemake -n` with config/paper.yaml: from the three downloads to every stage-1 job."""
+    command = [sys.executable, "-m", "snakemake", "-n", "--snakefile", str(REPO / "Snakefile")]
+    command += ["--directory", str(tmp_path), "--configfile", str(REPO / "config/config.yaml")]
+    command += [str(REPO / "config/paper.yaml"), "--workflow-profile", str(REPO / "profiles/default")]
+    result = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, "http_proxy": "http://127.0.0.1:9"}
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = {}
+    for line in result.stdout.splitlines():
+        if line.startswith(("rule ", "localrule ")):
+            rule = line.split()[1].rstrip(":")
+            counts[rule] = counts.get(rule, 0) + 1
+    models, splits, locations, modalities = 5, 4, 3, 3
+    assert counts == {
+        "download": 3,  # the dataset archive, SoundNet, ResNet-50
+        "extract_dataset": 1,
+        "convert_soundnet": 1,
+        "convert_resnet": 1,
+        "convert_tfrecords": locations * modalities,
+        "location_dataset_list": locations,
+        "split_lists": splits,
+        "spectrogram_stats": splits,
+        "train_stage1": models * splits,
+        "test_stage1": models * splits,
+        "all": 1,
+    }

@@ -88,7 +88,11 @@ def download(
         source = Path(urllib.request.url2pathname(url[len("file://") :]) if url.startswith("file://") else url)
         if not source.is_file():
             raise DataError(url, "file does not exist")
-        shutil.copyfile(source, part)
+        part.unlink(missing_ok=True)
+        try:  # a local archive of many GB: link it rather than copy it when the disk allows
+            os.link(source, part)
+        except OSError:
+            shutil.copyfile(source, part)
     else:
         for attempt in range(1, retries + 2):
             try:

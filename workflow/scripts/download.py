@@ -3,9 +3,4 @@ from avdistill.logs import log_to
 with log_to(snakemake.log[0]):
     from avdistill.download import download
 
-    download(
-        snakemake.params.url,
-        snakemake.output[0],
-        sha256=snakemake.params.sha256,
-        retries=snakemake.params.retries,
-    )
+    download(snakemake.params.url, snakemake.output[0], sha256=snakemake.params.sha256)

@@ -12,6 +12,7 @@ with log_to(snakemake.log[0]):
         snakemake.params.seed,
         snakemake.threads,
         snakemake.params.stats_dir,
+        init_file=snakemake.params.init_file,
     )
     if snakemake.rule == "train_stage1":
         train(
