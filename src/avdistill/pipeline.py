@@ -136,7 +136,7 @@ def _window(element: dict, inputs: list[str], options: PipelineOptions) -> dict:
 
 def _transform_batch(batch: dict, inputs: list[str], options: PipelineOptions) -> dict:
     """The heavy per-sample work, on a whole batch at once."""
-    out = {key: batch[key] for key in ("action", "location", "subject")}
+    out = {key: batch[key] for key in ("action", "location", "subject", "teacher_logits") if key in batch}
     if "acoustic_images" in inputs:
         out["acoustic_images"] = batch["acoustic_images"]
     if "waveform" in inputs or "spectrogram" in inputs:
@@ -168,6 +168,7 @@ def make_dataset(
     training: bool,
     options: PipelineOptions,
     epoch=0,
+    teacher_logits: np.ndarray | None = None,
 ) -> tf.data.Dataset:
     """The batches of one epoch, as dicts of model inputs and one-hot labels.
 
@@ -178,6 +179,9 @@ def make_dataset(
       inputs: names from `INPUT_MODALITIES`.
       training: random crops and shuffling when True; consecutive windows otherwise.
       epoch: seeds the crops and the shuffle (a Python int or a scalar tensor).
+      teacher_logits: [records of the list, 14], a frozen teacher's logits of each record
+        (mean over its frames) in list order; each sample then gets `teacher_logits`, their
+        mean over the sample's records, i.e. over its 12·L frames (§6.3).
     """
     unknown = [name for name in inputs if name not in INPUT_MODALITIES]
     if unknown or not inputs:
@@ -195,6 +199,12 @@ def make_dataset(
             num_samples, seed=tf.cast(options.seed, tf.int64) + tf.cast(epoch, tf.int64), reshuffle_each_iteration=False
         )
     record_indices = samples.unbatch()
+    if teacher_logits is not None:
+        if len(teacher_logits) != len(resolved[root_names[0]]):
+            raise ValueError(f"{len(teacher_logits)} teacher logits for {len(resolved[root_names[0]])} records")
+        table = tf.constant(teacher_logits, tf.float32)
+        # The same seeded, non-reshuffling crop order as the records below.
+        teacher = samples.map(lambda crop: tf.reduce_mean(tf.gather(table, crop), axis=0))
 
     parts = []
     for root in root_names:
@@ -206,6 +216,8 @@ def make_dataset(
 
     windows = parsed.batch(options.sample_length, drop_remainder=True)
     samples = windows.map(lambda e: _window(e, inputs, options), num_parallel_calls=tf.data.AUTOTUNE)
+    if teacher_logits is not None:
+        samples = tf.data.Dataset.zip((samples, teacher)).map(lambda s, t: {**s, "teacher_logits": t})
     batches = samples.batch(options.batch_size)
     batches = batches.map(lambda b: _transform_batch(b, inputs, options), num_parallel_calls=tf.data.AUTOTUNE)
     return batches.prefetch(tf.data.AUTOTUNE)

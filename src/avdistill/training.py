@@ -164,7 +164,7 @@ def configure_tensorflow(seed: int, threads: int = 0) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def _model_input(model_name: str) -> list[str]:
+def model_inputs(model_name: str) -> list[str]:
     from avdistill.pipeline import MODEL_INPUTS
 
     if model_name == "av_model":
@@ -176,7 +176,7 @@ def model_modalities(model_name: str) -> list[str]:
     """The TFRecord modalities a network reads."""
     from avdistill.pipeline import INPUT_MODALITIES
 
-    return sorted({INPUT_MODALITIES[name] for name in _model_input(model_name)})
+    return sorted({INPUT_MODALITIES[name] for name in model_inputs(model_name)})
 
 
 def _examples(dataset, inputs: list[str], frames: int | None):
@@ -313,40 +313,79 @@ def train(
       history_out: per-epoch loss, accuracy, validation loss and accuracy, learning rate (CSV).
     Returns the final state as a dict (best epoch, accuracy, history).
     """
+    from avdistill.pipeline import make_dataset
+
+    configure_tensorflow(pipeline_options.seed, options.threads)
+    model = build(options, pipeline_options)
+    inputs = model_inputs(options.model)
+    frames = _frames_per_sample(model)
+
+    def epoch_data(list_path, training: bool, epoch: int = 0):
+        dataset = make_dataset(list_path, roots, inputs, training, pipeline_options, epoch)
+        return _examples(dataset, inputs, frames)
+
+    return fit_epochs(
+        model,
+        model,
+        fingerprint=options.fingerprint(pipeline_options, training_list),
+        epoch_data=epoch_data,
+        epochs=options.epochs,
+        pipeline_options=pipeline_options,
+        lists=(training_list, validation_list),
+        paths=record_paths(
+            [training_list, validation_list], roots, model_modalities(options.model), pipeline_options.total_length
+        ),
+        modalities=model_modalities(options.model),
+        work_dir=work_dir,
+        weights_out=weights_out,
+        history_out=history_out,
+    )
+
+
+def fit_epochs(
+    model,
+    weights_model,
+    fingerprint: str,
+    epoch_data,
+    epochs: int,
+    pipeline_options,
+    lists: tuple,
+    paths: list[str],
+    modalities: list[str],
+    work_dir: str | Path,
+    weights_out: str | Path,
+    history_out: str | Path,
+) -> dict:
+    """The epoch loop shared by stage 1 and distillation: fit, validate, keep the best, resume.
+
+    model: the compiled Keras model that `fit` trains (the network, or a Distiller around
+    it); weights_model: the network whose weights are saved; epoch_data(list, training,
+    epoch): the (inputs, targets) batches of a list.
+    """
     import keras
 
     from avdistill import records
-    from avdistill.pipeline import make_dataset, num_samples
+    from avdistill.pipeline import num_samples
 
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    configure_tensorflow(pipeline_options.seed, options.threads)
-    model = build(options, pipeline_options)
-    inputs = _model_input(options.model)
-    frames = _frames_per_sample(model)
-    fingerprint = options.fingerprint(pipeline_options, training_list)
+    training_list, validation_list = lists
     state = TrainingState.load(work_dir, fingerprint)
-    model.optimizer.build(model.trainable_variables)
+    model.optimizer.build(weights_model.trainable_variables)
     if state.epochs_done:
-        load_weights(model, work_dir / "last.weights.npz")
+        load_weights(weights_model, work_dir / "last.weights.npz")
         _load_optimizer(model.optimizer, work_dir / "last.optimizer.npz")
         log.info(
-            "resuming after epoch %d of %d (best so far: epoch %d)",
-            state.epochs_done,
-            options.epochs,
-            state.best_epoch + 1,
+            "resuming after epoch %d of %d (best so far: epoch %d)", state.epochs_done, epochs, state.best_epoch + 1
         )
-
-    modalities = model_modalities(options.model)
-    # Read once: named in the error when a record turns out to be unreadable.
-    paths = _record_paths([training_list, validation_list], roots, modalities, pipeline_options.total_length)
-    validation = _examples(make_dataset(validation_list, roots, inputs, False, pipeline_options), inputs, frames)
+    validation = epoch_data(validation_list, False)
     batch = pipeline_options.batch_size
     steps = math.ceil(num_samples(training_list, True, pipeline_options) / batch)
     validation_steps = math.ceil(num_samples(validation_list, False, pipeline_options) / batch)
     callbacks = [_stop_on_nan(), keras.callbacks.TensorBoard(log_dir=str(work_dir / "tensorboard"))]
-    for epoch in range(state.epochs_done, options.epochs):
-        training = _examples(make_dataset(training_list, roots, inputs, True, pipeline_options, epoch), inputs, frames)
+    for epoch in range(state.epochs_done, epochs):
+        training = epoch_data(training_list, True, epoch)
+        # Named in the error when a record turns out to be unreadable.
         with records.diagnose_errors(paths, modalities):
             fit = model.fit(
                 training,
@@ -365,14 +404,14 @@ def train(
             raise TrainingError(f"loss became non-finite in epoch {epoch + 1}: {row}")
         state.history.append(row)
         if row["val_accuracy"] >= state.best_accuracy:  # '>=': ties go to the later epoch
-            save_weights(model, work_dir / "best.weights.npz")
+            save_weights(weights_model, work_dir / "best.weights.npz")
             state.best_accuracy, state.best_epoch = row["val_accuracy"], epoch
-        save_weights(model, work_dir / "last.weights.npz")
+        save_weights(weights_model, work_dir / "last.weights.npz")
         _save_optimizer(model.optimizer, work_dir / "last.optimizer.npz")
         state.epochs_done = epoch + 1
         state.save(work_dir)
     if state.best_epoch < 0:
-        raise TrainingError(f"no epoch was trained (epochs = {options.epochs})")
+        raise TrainingError(f"no epoch was trained (epochs = {epochs})")
     log.info("best epoch %d: validation accuracy %.4f", state.best_epoch + 1, state.best_accuracy)
     _write_history(state.history, history_out)
     with atomic_path(weights_out) as tmp:
@@ -380,7 +419,7 @@ def train(
     return asdict(state)
 
 
-def _record_paths(list_paths, roots: dict, modalities: list[str], total_length: int) -> list[str]:
+def record_paths(list_paths, roots: dict, modalities: list[str], total_length: int) -> list[str]:
     """Every record the lists name, per modality, for naming a bad record when reading fails."""
     from avdistill.lists import read_list
 
@@ -475,10 +514,10 @@ def evaluate(
     configure_tensorflow(pipeline_options.seed, options.threads)
     model = build_model(options.model, length, pipeline_options.video_crop_size, options.trainable)
     load_weights(model, weights)
-    inputs = _model_input(options.model)
+    inputs = model_inputs(options.model)
     modalities = model_modalities(options.model)
     dataset = make_dataset(list_path, roots, inputs, False, pipeline_options)
-    paths = _record_paths([list_path], roots, modalities, pipeline_options.total_length)
+    paths = record_paths([list_path], roots, modalities, pipeline_options.total_length)
     with records.diagnose_errors(paths, modalities):
         logits, labels = predict_logits(model, dataset, inputs)
     metrics = {

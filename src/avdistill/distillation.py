@@ -1,0 +1,270 @@
+"""Stage 2: audio students distilled from a frozen teacher (the original `main_s2.py`, §6.3).
+
+loss = (1 - λ) · CE(labels, student) + λ · CE(softmax(teacher / T), student) + student L2
+
+as the original: the student's logits are not divided by T and there is no T² factor; the
+teacher's logits are averaged over the 12·L frames of the student's L-second sample.
+
+The teacher is frozen and sees each 1-second record the same way whichever sample the
+record falls in, so its logits are computed once per record (`compute_teacher_logits`, a
+job of its own reused by every student, λ and T) and averaged over each sample's records
+by the input pipeline. `Distiller` also accepts the teacher itself, run inside the step,
+which is how the tests show both give the same loss.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from avdistill.errors import DataError
+from avdistill.fileio import atomic_path
+from avdistill.training import TrainingError, TrainingOptions
+
+log = logging.getLogger(__name__)
+
+STUDENTS = ("hearnet", "soundnet5")
+TEACHERS = ("dualcamnet", "resnet50", "temporal_resnet50")
+
+
+def _keras_model_class():
+    import keras
+    import tensorflow as tf
+
+    class Distiller(keras.Model):
+        """A student trained from labels and a frozen teacher's soft predictions (§6.3).
+
+        Batches are (student inputs, (one-hot labels, teacher logits [B, 14])); with
+        `teacher` given, (({"student": ..., "teacher": ...}), labels) and the teacher runs
+        in inference mode inside the step. Only the student's variables are trained.
+        """
+
+        def __init__(self, student, lambda_value: float, temperature: float, teacher=None, **kwargs):
+            super().__init__(**kwargs)
+            self.student = student
+            self.teacher = teacher
+            self.lambda_value = float(lambda_value)
+            self.temperature = float(temperature)
+            self.loss_tracker = keras.metrics.Mean(name="loss")
+            self.accuracy = keras.metrics.CategoricalAccuracy(name="accuracy")
+
+        @property
+        def metrics(self):
+            return [self.loss_tracker, self.accuracy]
+
+        def call(self, inputs, training=False):
+            return self.student(inputs, training=training)
+
+        def distillation_loss(self, labels, teacher_logits, student_logits):
+            """Batch mean of (1-λ)·CE(labels, student) + λ·CE(softmax(teacher/T), student)."""
+            hard = keras.losses.categorical_crossentropy(labels, student_logits, from_logits=True)
+            soft_targets = tf.nn.softmax(teacher_logits / self.temperature)
+            soft = keras.losses.categorical_crossentropy(soft_targets, student_logits, from_logits=True)
+            return tf.reduce_mean((1.0 - self.lambda_value) * hard + self.lambda_value * soft)
+
+        def _unpack(self, data):
+            x, y = data
+            if self.teacher is None:
+                labels, teacher_logits = y
+                return x, labels, teacher_logits
+            teacher_logits = self.teacher(x["teacher"], training=False)
+            if len(teacher_logits.shape) == 3:  # per frame: the mean over the sample's 12·L frames
+                teacher_logits = tf.reduce_mean(teacher_logits, axis=1)
+            return x["student"], y, tf.stop_gradient(teacher_logits)
+
+        def _loss(self, x, labels, teacher_logits, training: bool):
+            student_logits = self.student(x, training=training)
+            loss = self.distillation_loss(labels, teacher_logits, student_logits)
+            if self.student.losses:  # the student's L2 terms, as the original's total loss
+                loss = loss + tf.add_n(self.student.losses)
+            return loss, student_logits
+
+        def train_step(self, data):
+            x, labels, teacher_logits = self._unpack(data)
+            with tf.GradientTape() as tape:
+                loss, student_logits = self._loss(x, labels, teacher_logits, training=True)
+            variables = self.student.trainable_variables
+            self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+            return self._update_metrics(loss, labels, student_logits)
+
+        def test_step(self, data):
+            x, labels, teacher_logits = self._unpack(data)
+            loss, student_logits = self._loss(x, labels, teacher_logits, training=False)
+            return self._update_metrics(loss, labels, student_logits)
+
+        def _update_metrics(self, loss, labels, student_logits):
+            self.loss_tracker.update_state(loss)
+            self.accuracy.update_state(labels, student_logits)
+            return {metric.name: metric.result() for metric in self.metrics}
+
+    return Distiller
+
+
+def make_distiller(student, lambda_value: float, temperature: float, learning_rate: float, teacher=None):
+    """A compiled Distiller (Adam with TF1's epsilon, as stage 1)."""
+    import keras
+
+    distiller = _keras_model_class()(student, lambda_value, temperature, teacher=teacher, name="distiller")
+    distiller.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate, epsilon=1e-8))
+    return distiller
+
+
+@dataclass(frozen=True)
+class DistillationOptions:
+    """One stage-2 run: the student's training options, its teacher, λ and T."""
+
+    student: TrainingOptions
+    teacher: str
+    lambda_value: float = 0.5
+    temperature: float = 1.0
+
+    def __post_init__(self):
+        if self.student.model not in STUDENTS:
+            raise TrainingError(f"student {self.student.model!r}: distillation trains {' or '.join(STUDENTS)}")
+        if self.teacher not in TEACHERS:
+            raise TrainingError(f"teacher {self.teacher!r}: the teachers are {', '.join(TEACHERS)}")
+        if not 0.0 <= self.lambda_value <= 1.0:
+            raise TrainingError(f"lambda {self.lambda_value} is outside [0, 1]")
+        if not (self.temperature > 0 and math.isfinite(self.temperature)):
+            raise TrainingError(f"temperature {self.temperature} must be positive")
+
+    def fingerprint(self, pipeline_options, training_list, teacher_logits) -> str:
+        from avdistill.download import sha256sum
+
+        base = self.student.fingerprint(pipeline_options, training_list)
+        return f"{base}-{self.teacher}-{self.lambda_value!r}-{self.temperature!r}-{sha256sum(teacher_logits)[:16]}"
+
+
+# --- teacher logits, once per record ----------------------------------------------------
+
+
+def _list_entries(list_path: str | Path) -> list[str]:
+    return [line.strip() for line in Path(list_path).read_text().splitlines() if line.strip()]
+
+
+def compute_teacher_logits(
+    teacher_options: TrainingOptions,
+    pipeline_options,
+    weights: str | Path,
+    list_paths: list,
+    roots: dict,
+    out: str | Path,
+) -> np.ndarray:
+    """The frozen teacher's logits of every record the lists name, in an .npz.
+
+    `records`: the list entries; `logits`: [records, F, 14], the teacher's per-frame
+    logits of each 1-second record (F = 12 frames; 1 for the temporal ResNet-50, whose
+    logits already average its 5 frames). `pipeline_options` are the teacher's own, with
+    sample_length 1: each record is seen on its own, as inside any sample it falls in.
+    """
+    from avdistill import records
+    from avdistill.models import build_model
+    from avdistill.pipeline import make_dataset
+    from avdistill.training import (
+        configure_tensorflow,
+        load_weights,
+        model_inputs,
+        model_modalities,
+        predict_logits,
+        record_paths,
+    )
+
+    if pipeline_options.sample_length != 1:
+        raise ValueError("teacher logits are computed per 1-second record (sample_length 1)")
+    configure_tensorflow(pipeline_options.seed, teacher_options.threads)
+    model = build_model(teacher_options.model, 1, pipeline_options.video_crop_size, teacher_options.trainable)
+    load_weights(model, weights)
+    inputs, modalities = model_inputs(teacher_options.model), model_modalities(teacher_options.model)
+    entries, logits = [], []
+    for list_path in list_paths:
+        paths = record_paths([list_path], roots, modalities, pipeline_options.total_length)
+        with records.diagnose_errors(paths, modalities):
+            list_logits, _ = predict_logits(
+                model, make_dataset(list_path, roots, inputs, False, pipeline_options), inputs
+            )
+        entries += _list_entries(list_path)
+        logits.append(list_logits if list_logits.ndim == 3 else list_logits[:, None, :])
+    logits = np.concatenate(logits).astype(np.float32)
+    if len(set(entries)) != len(entries):
+        raise DataError(list_paths[0], "the lists name the same record twice")
+    with atomic_path(out) as tmp, open(tmp, "wb") as file:
+        np.savez(file, records=np.array(entries), logits=logits, teacher=np.array(teacher_options.model))
+    log.info("%s: logits of %d records, %d frames each, written to %s", teacher_options.model, *logits.shape[:2], out)
+    return logits
+
+
+def teacher_table(logits_file: str | Path, list_path: str | Path, classes: int) -> np.ndarray:
+    """[records of the list, classes]: each record's teacher logits averaged over its frames."""
+    try:
+        with np.load(logits_file, allow_pickle=False) as data:
+            entries, logits = list(data["records"]), data["logits"]
+    except (OSError, ValueError, KeyError) as error:
+        raise DataError(logits_file, f"is not a teacher logits file ({error})") from None
+    if logits.ndim != 3 or logits.shape[-1] != classes:
+        raise DataError(logits_file, f"teacher logits of shape {logits.shape}: the student has {classes} classes")
+    index = {entry: i for i, entry in enumerate(entries)}
+    wanted = _list_entries(list_path)
+    missing = [entry for entry in wanted if entry not in index]
+    if missing:
+        raise DataError(
+            logits_file, f"has no teacher logits for {len(missing)} records of {list_path}, e.g. {missing[0]}"
+        )
+    return logits[[index[entry] for entry in wanted]].mean(axis=1)
+
+
+# --- the stage-2 run --------------------------------------------------------------------
+
+
+def distill(
+    options: DistillationOptions,
+    pipeline_options,
+    training_list: str | Path,
+    validation_list: str | Path,
+    roots: dict,
+    teacher_logits: str | Path,
+    work_dir: str | Path,
+    weights_out: str | Path,
+    history_out: str | Path,
+) -> dict:
+    """Train the student from labels and the teacher's logits; same outputs as `training.train`."""
+    from avdistill.constants import NUM_ACTIONS
+    from avdistill.pipeline import make_dataset
+    from avdistill.training import build, configure_tensorflow, fit_epochs, model_inputs, model_modalities, record_paths
+
+    configure_tensorflow(pipeline_options.seed, options.student.threads)
+    student = build(options.student, pipeline_options)
+    distiller = make_distiller(student, options.lambda_value, options.temperature, options.student.learning_rate)
+    inputs, modalities = model_inputs(options.student.model), model_modalities(options.student.model)
+    tables = {path: teacher_table(teacher_logits, path, NUM_ACTIONS) for path in (training_list, validation_list)}
+    log.info(
+        "distilling %s from %s: lambda %s, temperature %s",
+        options.student.model,
+        options.teacher,
+        options.lambda_value,
+        options.temperature,
+    )
+
+    def epoch_data(list_path, training: bool, epoch: int = 0):
+        dataset = make_dataset(
+            list_path, roots, inputs, training, pipeline_options, epoch, teacher_logits=tables[list_path]
+        )
+        return dataset.map(lambda batch: (batch[inputs[0]], (batch["action"], batch["teacher_logits"])))
+
+    return fit_epochs(
+        distiller,
+        student,
+        fingerprint=options.fingerprint(pipeline_options, training_list, teacher_logits),
+        epoch_data=epoch_data,
+        epochs=options.student.epochs,
+        pipeline_options=pipeline_options,
+        lists=(training_list, validation_list),
+        paths=record_paths([training_list, validation_list], roots, modalities, pipeline_options.total_length),
+        modalities=modalities,
+        work_dir=work_dir,
+        weights_out=weights_out,
+        history_out=history_out,
+    )
