@@ -21,6 +21,12 @@ include: "rules/pretrained.smk"
 include: "rules/tfrecords.smk"
 include: "rules/splits.smk"
 include: "rules/stage1.smk"
+include: "rules/stage2.smk"
+include: "rules/tables.smk"
+
+
+onstart:
+    write_invocation()
 
 
 rule all:
@@ -28,3 +34,5 @@ rule all:
     input:
         data_targets(),
         stage1_targets(),
+        stage2_targets(),
+        table_targets(),

@@ -1,5 +1,11 @@
+import ast
+import hashlib
+import json
 import re
+import sys
+from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 from snakemake.utils import validate
 
@@ -32,6 +38,17 @@ LOADER_KEYS = {
     "video": ["video_channel_order", "video_resize", "video_crop_size"],
 }
 
+STAGE2 = config["stage2"]
+for _key in ("splits",):
+    if not set(STAGE2[_key]) <= set(SPLITS):
+        raise ValueError(
+            f"stage2.{_key} {STAGE2[_key]} must be among splits.names {SPLITS}"
+        )
+if STAGE2["ablation"]["split"] not in SPLITS:
+    raise ValueError(
+        f"stage2.ablation.split {STAGE2['ablation']['split']!r} must be in splits.names {SPLITS}"
+    )
+
 # What each fetched file under resources/downloads/ is, and its config entry (url, sha256).
 DOWNLOADS = {
     "dataset_archive": config["dataset"],
@@ -62,6 +79,9 @@ wildcard_constraints:
     split=r"location_[1-3]|all",
     model="|".join(MODEL_MODALITY),
     download="|".join(re.escape(name) for name in DOWNLOADS),
+    teacher="dualcamnet|resnet50|temporal_resnet50",
+    lambda_value=r"[0-9.e+-]+",
+    temperature=r"[0-9.e+-]+",
 
 
 def split_locations(split):
@@ -181,6 +201,25 @@ def model_stats_files(wildcards):
     return []
 
 
+def other_location_lists(wildcards):
+    """A location split's model is also tested on all of every other location (table 2)."""
+    if wildcards.split == "all":
+        return {}
+    own = int(wildcards.split.split("_")[1])
+    return {
+        f"location_{n}": f"results/lists/location_{n}/dataset.txt"
+        for n in LOCATIONS
+        if n != own
+    }
+
+
+def model_test_record_dirs(wildcards):
+    """Records of the split and of the other locations it is tested on."""
+    modality = MODEL_MODALITY[wildcards.model]
+    others = [int(name.split("_")[1]) for name in other_location_lists(wildcards)]
+    return record_dirs([modality], sorted({*split_locations(wildcards.split), *others}))
+
+
 def model_threads(wildcards):
     return config["models"][wildcards.model]["resources"]["threads"]
 
@@ -198,3 +237,160 @@ def stage1_targets():
         model=STAGE1_MODELS,
         split=STAGE1_SPLITS,
     )
+
+
+# --- stage 2 ---------------------------------------------------------------------------
+
+
+def grid_value(value):
+    """A λ or T as it appears in paths: 0.5 -> '0.5', 1 -> '1.0'."""
+    return repr(float(value))
+
+
+STAGE2_RUN = "results/stage2/{model}/from_{teacher}/{split}/lambda~{lambda_value}/T~{temperature}"
+
+
+def stage2_runs():
+    """Run folders of the default (λ, T) on stage2.splits and of the ablation grid."""
+    runs = expand(
+        STAGE2_RUN,
+        model=STAGE2["students"],
+        teacher=STAGE2["teachers"],
+        split=STAGE2["splits"],
+        lambda_value=grid_value(STAGE2["lambda"]),
+        temperature=grid_value(STAGE2["temperature"]),
+    )
+    runs += expand(
+        STAGE2_RUN,
+        model=STAGE2["students"],
+        teacher=STAGE2["teachers"],
+        split=STAGE2["ablation"]["split"],
+        lambda_value=[grid_value(v) for v in STAGE2["ablation"]["lambda"]],
+        temperature=[grid_value(v) for v in STAGE2["ablation"]["temperature"]],
+    )
+    return list(dict.fromkeys(runs))
+
+
+def stage2_targets():
+    return [f"{run}/metrics.json" for run in stage2_runs()]
+
+
+def stage2_default_targets():
+    """Metrics of the default (λ, T) runs on stage2.splits (tables 1 and 2)."""
+    return expand(
+        f"{STAGE2_RUN}/metrics.json",
+        model=STAGE2["students"],
+        teacher=STAGE2["teachers"],
+        split=STAGE2["splits"],
+        lambda_value=grid_value(STAGE2["lambda"]),
+        temperature=grid_value(STAGE2["temperature"]),
+    )
+
+
+def stage2_ablation_targets():
+    """Metrics of every (λ, T) of the ablation grid (table 3)."""
+    return expand(
+        f"{STAGE2_RUN}/metrics.json",
+        model=STAGE2["students"],
+        teacher=STAGE2["teachers"],
+        split=STAGE2["ablation"]["split"],
+        lambda_value=[grid_value(v) for v in STAGE2["ablation"]["lambda"]],
+        temperature=[grid_value(v) for v in STAGE2["ablation"]["temperature"]],
+    )
+
+
+def training_histories():
+    """history.csv of the runs on the `all` split (else the first split), for the curves."""
+    splits = [*STAGE1_SPLITS, *STAGE2["splits"]]
+    split = "all" if "all" in splits else splits[0]
+    return [
+        target.replace("metrics.json", "history.csv")
+        for target in stage1_targets() + stage2_default_targets()
+        if f"/{split}/" in target
+    ]
+
+
+def table_targets():
+    return [
+        "results/table1.csv",
+        "results/table1.md",
+        "results/table2.csv",
+        "results/table3.csv",
+        "results/figures/table1_accuracy.png",
+    ]
+
+
+def teacher_wildcards(wildcards):
+    """The wildcards of the teacher's stage-1 job, to reuse the model_* helpers."""
+    return SimpleNamespace(model=wildcards.teacher, split=wildcards.split)
+
+
+def teacher_setting(helper):
+    def setting(wildcards):
+        return helper(teacher_wildcards(wildcards))
+
+    return setting
+
+
+# --- provenance ------------------------------------------------------------------------
+
+LIBRARY = Path(workflow.basedir) / "src" / "avdistill"
+INVOCATION = "results/provenance/invocation.json"
+
+
+def _library_imports(source):
+    """The avdistill modules that `source` imports (at any depth of its code)."""
+    tree = ast.parse((LIBRARY / f"{source}.py").read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "avdistill":
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+            "avdistill."
+        ):
+            names.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            names |= {
+                a.name.split(".")[1]
+                for a in node.names
+                if a.name.startswith("avdistill.")
+            }
+    return {name for name in names if (LIBRARY / f"{name}.py").is_file()}
+
+
+def code_version(*sources):
+    """SHA-256 of the library modules a rule's script calls and all they import. A param:
+    editing one of them reruns exactly the jobs that run it (Snakemake itself only
+    tracks the script file)."""
+    seen, todo = set(), list(sources)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo += _library_imports(name)
+    digest = hashlib.sha256()
+    for name in sorted(seen):
+        digest.update(name.encode() + b"\0" + (LIBRARY / f"{name}.py").read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def write_invocation():
+    """What this run of Snakemake was started with, for every job's provenance.json: the
+    config files (not params, so moving one reruns nothing) and the command line."""
+    files = []
+    for path in workflow.configfiles:
+        data = Path(path).read_bytes()
+        files.append(
+            {
+                "path": str(Path(path).resolve()),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+        )
+    record = {
+        "config_files": files,
+        "workflow_dir": str(Path(workflow.basedir).resolve()),
+        "command": sys.argv,
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    Path(INVOCATION).parent.mkdir(parents=True, exist_ok=True)
+    Path(INVOCATION).write_text(json.dumps(record, indent=1) + "\n")

@@ -15,6 +15,7 @@ rule download:
     conda:
         "../envs/avdistill.yaml"
     params:
+        code=code_version("download"),
         url=download_setting("url"),
         sha256=download_setting("sha256"),
     script:

@@ -28,6 +28,7 @@ rule location_dataset_list:
     conda:
         "../envs/avdistill.yaml"
     params:
+        code=code_version("lists"),
         roots=expand("results/tfrecords/{m}", m=MODALITIES),
         locations=lambda wildcards: [int(wildcards.location_number)],
         num_samples=lookup(dpath="splits/num_samples", within=config),
@@ -50,6 +51,7 @@ rule spectrogram_stats:
     conda:
         "../envs/avdistill.yaml"
     params:
+        code=code_version("stats"),
         audio_root="results/tfrecords/audio",
         total_length=lookup(dpath="splits/num_samples", within=config),
         resampler=lookup(dpath="loader/resampler", within=config),

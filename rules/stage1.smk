@@ -7,12 +7,14 @@ rule train_stage1:
     input:
         training="results/lists/{split}/training.txt",
         validation="results/lists/{split}/validation.txt",
+        testing="results/lists/{split}/testing.txt",
         records=model_record_dirs,
         stats=model_stats_files,
         init=model_init_file,
     output:
         weights="results/stage1/{model}/{split}/model.weights.npz",
         history="results/stage1/{model}/{split}/history.csv",
+        provenance="results/stage1/{model}/{split}/provenance.json",
     log:
         "results/logs/stage1/{model}/{split}/train.log",
     benchmark:
@@ -25,22 +27,25 @@ rule train_stage1:
         runtime=model_resource("runtime"),
         gpu=model_resource("gpu"),
     params:
+        code=code_version("training"),
         settings=model_settings,
         loader=model_loader,
         seed=lookup(dpath="seed", within=config),
         roots=model_roots,
         stats_dir="results/stats/{split}",
         work_dir="results/stage1/{model}/{split}/train_state",
+        invocation=INVOCATION,
         init_file=model_init_path,
     script:
-        "../workflow/scripts/stage1.py"
+        "../workflow/scripts/train_or_test.py"
 
 
 rule test_stage1:
     input:
         weights="results/stage1/{model}/{split}/model.weights.npz",
         testing="results/lists/{split}/testing.txt",
-        records=model_record_dirs,
+        other_lists=lambda wildcards: list(other_location_lists(wildcards).values()),
+        records=model_test_record_dirs,
         stats=model_stats_files,
     output:
         metrics="results/stage1/{model}/{split}/metrics.json",
@@ -56,6 +61,7 @@ rule test_stage1:
         runtime=model_resource("runtime"),
         gpu=model_resource("gpu"),
     params:
+        code=code_version("training"),
         settings=model_settings,
         loader=model_loader,
         seed=lookup(dpath="seed", within=config),
@@ -63,5 +69,7 @@ rule test_stage1:
         stats_dir="results/stats/{split}",
         clip_length=lookup(dpath="evaluation/clip_length", within=config),
         init_file=model_init_path,
+        other_lists=other_location_lists,
+        run=lambda wildcards: {"split": wildcards.split},
     script:
-        "../workflow/scripts/stage1.py"
+        "../workflow/scripts/train_or_test.py"

@@ -10,6 +10,8 @@ rule convert_tfrecords:
     conda:
         "../envs/avdistill.yaml"
     threads: 2
+    params:
+        code=code_version("convert"),
     script:
         "../workflow/scripts/convert_tfrecords.py"
 

@@ -21,6 +21,11 @@ TINY_CONFIG = {
     "loader": {"video_crop_size": 32},
     # Every network, on one split, one short epoch each.
     "stage1": {"splits": ["location_2"]},
+    # Both students from every teacher on that split; a 2-point λ grid for table 3.
+    "stage2": {
+        "splits": ["location_2"],
+        "ablation": {"split": "location_2", "lambda": [0.5, 0.9], "temperature": [1.0]},
+    },
     "models": {m: TINY_TRAINING for m in ("dualcamnet", "hearnet", "soundnet5", "resnet50", "temporal_resnet50")},
 }
 STAGE1_MODELS = ("dualcamnet", "hearnet", "soundnet5", "resnet50", "temporal_resnet50")

@@ -268,3 +268,62 @@ def distill(
         weights_out=weights_out,
         history_out=history_out,
     )
+
+
+# --- from the workflow's configuration -------------------------------------------------
+
+
+def run_teacher_logits(
+    teacher: str, settings: dict, loader: dict, seed: int, threads: int, weights, lists, roots: dict, out
+) -> None:
+    """The teacher_logits job: `models.<teacher>` settings, seen one record at a time."""
+    from avdistill.training import job_options
+
+    options, pipeline_options = job_options(teacher, {**settings, "sample_length": 1}, loader, seed, threads)
+    compute_teacher_logits(options, pipeline_options, weights, lists, roots, out)
+
+
+def run_distillation(
+    student: str,
+    teacher: str,
+    lambda_value: float,
+    temperature: float,
+    settings: dict,
+    loader: dict,
+    seed: int,
+    threads: int,
+    stats_dir,
+    init_file,
+    lists,
+    roots: dict,
+    teacher_logits,
+    work_dir,
+    weights_out,
+    history_out,
+) -> dict:
+    """The distill job: the student's `models.<student>` settings, its teacher, λ and T.
+
+    lists: training, validation and testing; all are checked, and the teacher's logits
+    matched to them, before any training starts.
+    """
+    from avdistill.constants import NUM_ACTIONS
+    from avdistill.training import check_lists, job_options
+
+    student_options, pipeline_options = job_options(
+        student, settings, loader, seed, threads, stats_dir, init_file=init_file
+    )
+    options = DistillationOptions(student_options, teacher, float(lambda_value), float(temperature))
+    training_list, validation_list, testing_list = lists
+    check_lists(lists, roots, pipeline_options.total_length)
+    teacher_table(teacher_logits, validation_list, NUM_ACTIONS)  # fails now, not after an epoch
+    return distill(
+        options,
+        pipeline_options,
+        training_list,
+        validation_list,
+        roots,
+        teacher_logits,
+        work_dir,
+        weights_out,
+        history_out,
+    )

@@ -302,6 +302,7 @@ def train(
     work_dir: str | Path,
     weights_out: str | Path,
     history_out: str | Path,
+    testing_list: str | Path | None = None,
 ) -> dict:
     """Train `options.model` with validation every epoch; writes the best weights and the history.
 
@@ -311,10 +312,12 @@ def train(
       work_dir: resumable state, TensorBoard logs; kept between runs.
       weights_out: the best validation accuracy's weights (.npz), written at the end.
       history_out: per-epoch loss, accuracy, validation loss and accuracy, learning rate (CSV).
+      testing_list: checked before training starts, so a split that cannot be tested fails first.
     Returns the final state as a dict (best epoch, accuracy, history).
     """
     from avdistill.pipeline import make_dataset
 
+    check_lists([training_list, validation_list, testing_list], roots, pipeline_options.total_length)
     configure_tensorflow(pipeline_options.seed, options.threads)
     model = build(options, pipeline_options)
     inputs = model_inputs(options.model)
@@ -340,6 +343,16 @@ def train(
         weights_out=weights_out,
         history_out=history_out,
     )
+
+
+def check_lists(list_paths, roots: dict, total_length: int) -> None:
+    """Every given list holds whole blocks of existing records (DataError naming it if not)."""
+    from avdistill.lists import read_list
+
+    root = next(iter(roots.values()))
+    for list_path in list_paths:
+        if list_path is not None:
+            read_list(list_path, root, total_length)
 
 
 def fit_epochs(
@@ -495,11 +508,16 @@ def evaluate(
     roots: dict,
     metrics_out: str | Path,
     clip_length: int = 5,
+    other_lists: dict | None = None,
+    run: dict | None = None,
 ) -> dict:
     """Accuracy and loss of trained `weights` on a list, written to `metrics_out` (JSON).
 
     The model sees inference windows of its own `sample_length`; `clip_length` seconds of
-    consecutive windows form the clips every model is compared on.
+    consecutive windows form the clips every model is compared on. `other_lists` (name ->
+    list) are scored too, under `other_lists` in the JSON (the paper's generalisation to
+    other locations); `run` (split, teacher, lambda...) is copied in so that the file says
+    what it measures.
     """
     from avdistill import records
     from avdistill.models import build_model
@@ -516,27 +534,34 @@ def evaluate(
     load_weights(model, weights)
     inputs = model_inputs(options.model)
     modalities = model_modalities(options.model)
-    dataset = make_dataset(list_path, roots, inputs, False, pipeline_options)
-    paths = record_paths([list_path], roots, modalities, pipeline_options.total_length)
-    with records.diagnose_errors(paths, modalities):
-        logits, labels = predict_logits(model, dataset, inputs)
+
+    def score(path) -> dict:
+        dataset = make_dataset(path, roots, inputs, False, pipeline_options)
+        with records.diagnose_errors(
+            record_paths([path], roots, modalities, pipeline_options.total_length), modalities
+        ):
+            logits, labels = predict_logits(model, dataset, inputs)
+        result = {"list": os.fspath(path), **clip_metrics(logits, labels, clip_length // length)}
+        log.info(
+            "%s on %s: frame accuracy %.4f, clip accuracy %.4f over %d clips",
+            options.model,
+            path,
+            result["frame_accuracy"],
+            result["clip_accuracy"],
+            result["clips"],
+        )
+        return result
+
     metrics = {
         "model": options.model,
+        **(run or {}),
         "weights": os.fspath(weights),
-        "list": os.fspath(list_path),
         "sample_length": length,
         "clip_length": clip_length,
-        **clip_metrics(logits, labels, clip_length // length),
+        **score(list_path),
+        "other_lists": {name: score(path) for name, path in (other_lists or {}).items()},
     }
     write_text_atomic(metrics_out, json.dumps(metrics, indent=1) + "\n")
-    log.info(
-        "%s on %s: frame accuracy %.4f, clip accuracy %.4f over %d clips",
-        options.model,
-        list_path,
-        metrics["frame_accuracy"],
-        metrics["clip_accuracy"],
-        metrics["clips"],
-    )
     return metrics
 
 

@@ -1,8 +1,9 @@
-# Both stage-1 rules: train_stage1 trains a network, test_stage1 tests its best weights.
+# train_stage1 trains a network from labels; test_stage1 and test_stage2 test best weights.
 from avdistill.logs import log_to
 
 with log_to(snakemake.log[0]):
     # Imported inside the log: TensorFlow prints as it loads.
+    from avdistill.provenance import write_provenance
     from avdistill.training import evaluate, job_options, train
 
     options, pipeline_options = job_options(
@@ -24,6 +25,16 @@ with log_to(snakemake.log[0]):
             work_dir=snakemake.params.work_dir,
             weights_out=snakemake.output.weights,
             history_out=snakemake.output.history,
+            testing_list=snakemake.input.testing,
+        )
+        write_provenance(
+            snakemake.output.provenance,
+            snakemake.rule,
+            dict(snakemake.wildcards.items()),
+            dict(snakemake.params.items()),
+            dict(snakemake.input.items()),
+            snakemake.config,
+            snakemake.params.invocation,
         )
     else:
         evaluate(
@@ -34,4 +45,6 @@ with log_to(snakemake.log[0]):
             roots=snakemake.params.roots,
             metrics_out=snakemake.output.metrics,
             clip_length=snakemake.params.clip_length,
+            other_lists=snakemake.params.other_lists,
+            run=snakemake.params.run,
         )

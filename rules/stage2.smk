@@ -1,0 +1,113 @@
+# Stage 2: audio students distilled from the stage-1 teachers of the same split. Each
+# teacher's logits are computed once per record (teacher_logits) and reused by every
+# student, λ and T; a run lives in results/stage2/{student}/from_{teacher}/{split}/
+# lambda~{λ}/T~{T}/ with its resumable state in train_state/, as in stage 1.
+
+
+rule teacher_logits:
+    input:
+        weights="results/stage1/{teacher}/{split}/model.weights.npz",
+        training="results/lists/{split}/training.txt",
+        validation="results/lists/{split}/validation.txt",
+        records=teacher_setting(model_record_dirs),
+    output:
+        "results/teacher_logits/{teacher}/{split}.npz",
+    log:
+        "results/logs/teacher_logits/{teacher}/{split}.log",
+    benchmark:
+        "results/benchmarks/teacher_logits/{teacher}/{split}.tsv"
+    conda:
+        "../envs/avdistill.yaml"
+    threads: teacher_setting(model_threads)
+    resources:
+        mem_mb=teacher_setting(model_resource("mem_mb")),
+        runtime=teacher_setting(model_resource("runtime")),
+        gpu=teacher_setting(model_resource("gpu")),
+    params:
+        code=code_version("distillation"),
+        settings=teacher_setting(model_settings),
+        loader=teacher_setting(model_loader),
+        seed=lookup(dpath="seed", within=config),
+        roots=teacher_setting(model_roots),
+    script:
+        "../workflow/scripts/stage2.py"
+
+
+rule distill:
+    input:
+        training="results/lists/{split}/training.txt",
+        validation="results/lists/{split}/validation.txt",
+        testing="results/lists/{split}/testing.txt",
+        records=model_record_dirs,
+        stats=model_stats_files,
+        init=model_init_file,
+        teacher_logits="results/teacher_logits/{teacher}/{split}.npz",
+    output:
+        weights=f"{STAGE2_RUN}/model.weights.npz",
+        history=f"{STAGE2_RUN}/history.csv",
+        provenance=f"{STAGE2_RUN}/provenance.json",
+    log:
+        "results/logs/stage2/{model}/from_{teacher}/{split}/lambda~{lambda_value}/T~{temperature}/distill.log",
+    benchmark:
+        "results/benchmarks/stage2/{model}/from_{teacher}/{split}/lambda~{lambda_value}/T~{temperature}/distill.tsv"
+    conda:
+        "../envs/avdistill.yaml"
+    threads: model_threads
+    resources:
+        mem_mb=model_resource("mem_mb"),
+        runtime=model_resource("runtime"),
+        gpu=model_resource("gpu"),
+    params:
+        code=code_version("distillation"),
+        settings=model_settings,
+        loader=model_loader,
+        seed=lookup(dpath="seed", within=config),
+        roots=model_roots,
+        stats_dir="results/stats/{split}",
+        work_dir=f"{STAGE2_RUN}/train_state",
+        invocation=INVOCATION,
+        init_file=model_init_path,
+        lambda_value=lambda wildcards: float(wildcards.lambda_value),
+        temperature=lambda wildcards: float(wildcards.temperature),
+    script:
+        "../workflow/scripts/stage2.py"
+
+
+rule test_stage2:
+    input:
+        weights=f"{STAGE2_RUN}/model.weights.npz",
+        testing="results/lists/{split}/testing.txt",
+        other_lists=lambda wildcards: list(other_location_lists(wildcards).values()),
+        records=model_test_record_dirs,
+        stats=model_stats_files,
+    output:
+        metrics=f"{STAGE2_RUN}/metrics.json",
+    log:
+        "results/logs/stage2/{model}/from_{teacher}/{split}/lambda~{lambda_value}/T~{temperature}/test.log",
+    benchmark:
+        "results/benchmarks/stage2/{model}/from_{teacher}/{split}/lambda~{lambda_value}/T~{temperature}/test.tsv"
+    conda:
+        "../envs/avdistill.yaml"
+    threads: model_threads
+    resources:
+        mem_mb=model_resource("mem_mb"),
+        runtime=model_resource("runtime"),
+        gpu=model_resource("gpu"),
+    params:
+        code=code_version("training"),
+        settings=model_settings,
+        loader=model_loader,
+        seed=lookup(dpath="seed", within=config),
+        roots=model_roots,
+        stats_dir="results/stats/{split}",
+        clip_length=lookup(dpath="evaluation/clip_length", within=config),
+        init_file=model_init_path,
+        other_lists=other_location_lists,
+        run=lambda wildcards: {
+            "split": wildcards.split,
+            "teacher": wildcards.teacher,
+            "lambda": float(wildcards.lambda_value),
+            "temperature": float(wildcards.temperature),
+        },
+    script:
+        "../workflow/scripts/train_or_test.py"

@@ -1,0 +1,14 @@
+from avdistill.logs import log_to
+
+with log_to(snakemake.log[0]):
+    from avdistill.figures import write_figures
+
+    write_figures(
+        table1=snakemake.input.table1,
+        table2=snakemake.input.table2,
+        table3=snakemake.input.table3,
+        histories=snakemake.input.histories,
+        acoustic_dirs=snakemake.input.acoustic,
+        video_dirs=snakemake.input.video,
+        outputs=dict(snakemake.output.items()),
+    )
