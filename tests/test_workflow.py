@@ -31,13 +31,13 @@ TINY_CONFIG = {
 STAGE1_MODELS = ("dualcamnet", "hearnet", "soundnet5", "resnet50", "temporal_resnet50")
 
 
-def snakemake(workdir: Path, *args: str, config: dict | None = None) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *args: str, config: dict | None = None, repo: Path = REPO) -> subprocess.CompletedProcess:
     configfile = workdir / "config.yaml"
     configfile.write_text(yaml.safe_dump(config or TINY_CONFIG))
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"), "--directory", str(workdir)]
     # On top of the default config, as a user's --configfile would be (later files win).
     configfiles = [str(REPO / "config" / "config.yaml"), str(configfile)]
-    command += ["--configfile", *configfiles, "--workflow-profile", str(REPO / "profiles" / "default"), *args]
+    command += ["--configfile", *configfiles, "--workflow-profile", str(repo / "profiles" / "default"), *args]
     return subprocess.run(command, capture_output=True, text=True)
 
 
@@ -77,44 +77,91 @@ def test_data_stage_outputs(finished):
     assert (finished / "results/benchmarks/dataset/synthesize.tsv").exists()
 
 
+STUDENTS, TEACHERS, LAMBDAS = ("hearnet", "soundnet5"), ("dualcamnet", "resnet50", "temporal_resnet50"), ("0.5", "0.9")
+
+
+def stage2_jobs(students=STUDENTS, teachers=TEACHERS, lambdas=LAMBDAS) -> list[str]:
+    return [
+        f"{rule} {s}<-{t}@{lam}"
+        for rule in ("distill", "test_stage2")
+        for s in students
+        for t in teachers
+        for lam in lambdas
+    ]
+
+
 @pytest.mark.workflow
 def test_nothing_reruns_and_an_edit_reruns_only_what_it_affects(finished):
     result = snakemake(finished, "-n", "--cores", "2")
     assert result.returncode == 0 and "Nothing to be done" in result.stdout + result.stderr
-    # The resampler changes the audio inputs: statistics and the two audio networks rerun.
+    after = ["tables", "figures", "all"]
+    # The resampler changes the audio inputs: statistics, the audio networks and their distillations.
     config = {**TINY_CONFIG, "loader": {"video_crop_size": 32, "resampler": "kaiser_best"}}
     jobs = planned_jobs(finished, config)
-    assert sorted(set(jobs) - {"all"}) == [
-        "spectrogram_stats",
-        "test_stage1 hearnet",
-        "test_stage1 soundnet5",
-        "train_stage1 hearnet",
-        "train_stage1 soundnet5",
-    ], jobs
-    assert jobs.count("spectrogram_stats") == 4
-    # One network's learning rate: that network's jobs only.
+    expected = ["spectrogram_stats"] * 4 + [f"{r} {m}" for r in ("train_stage1", "test_stage1") for m in STUDENTS]
+    assert sorted(jobs) == sorted(expected + stage2_jobs() + after)
+    # A student's learning rate: that student's jobs, its distillations and the tables.
     models = {**TINY_CONFIG["models"], "hearnet": {**TINY_TRAINING, "learning_rate": 3e-4}}
     jobs = planned_jobs(finished, {**TINY_CONFIG, "models": models})
-    assert sorted(set(jobs) - {"all"}) == ["test_stage1 hearnet", "train_stage1 hearnet"], jobs
+    expected = ["train_stage1 hearnet", "test_stage1 hearnet", *stage2_jobs(students=["hearnet"]), *after]
+    assert sorted(jobs) == sorted(expected)
+    # A teacher's learning rate: the teacher, its logits, the students distilled from it, the tables.
+    models = {**TINY_CONFIG["models"], "dualcamnet": {**TINY_TRAINING, "learning_rate": 3e-4}}
+    jobs = planned_jobs(finished, {**TINY_CONFIG, "models": models})
+    expected = ["train_stage1 dualcamnet", "test_stage1 dualcamnet", "teacher_logits dualcamnet"]
+    assert sorted(jobs) == sorted(expected + stage2_jobs(teachers=["dualcamnet"]) + after)
+    # λ's default: only the distillations with the new λ, and the tables.
+    stage2 = {**TINY_CONFIG["stage2"], "lambda": 0.7}
+    jobs = planned_jobs(finished, {**TINY_CONFIG, "stage2": stage2})
+    assert sorted(jobs) == sorted(stage2_jobs(lambdas=["0.7"]) + after)
+    # A new temperature in the ablation grid: only its jobs (and the tables).
+    grid = {"split": "location_2", "lambda": [0.5, 0.9], "temperature": [1.0, 3.0]}
+    jobs = planned_jobs(finished, {**TINY_CONFIG, "stage2": {**TINY_CONFIG["stage2"], "ablation": grid}})
+    assert sorted(jobs) == sorted(stage2_jobs() + after)  # the same labels, now with T = 3.0
     # Resources place a job but do not change its result: nothing reruns.
     models = {**TINY_CONFIG["models"], "resnet50": {**TINY_TRAINING, "resources": {"threads": 1, "mem_mb": 9000}}}
-    assert set(planned_jobs(finished, {**TINY_CONFIG, "models": models})) <= {"all"}
+    assert planned_jobs(finished, {**TINY_CONFIG, "models": models}) == []
 
 
-def planned_jobs(workdir: Path, config: dict) -> list[str]:
-    """Jobs a dry run would execute: rule names, with the model for stage-1 jobs."""
-    result = snakemake(workdir, "-n", "--cores", "2", config=config)
+@pytest.mark.workflow
+def test_code_edits_rerun_the_jobs_that_run_the_code(finished, tmp_path):
+    """A library module or a script edited: the jobs that run it rerun, and no other."""
+    import shutil
+
+    copy = tmp_path / "workflow-copy"
+    copy.mkdir()
+    for name in ("Snakefile", "rules", "workflow", "src", "config", "profiles", "envs"):
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy2(source, copy / name)
+    assert planned_jobs(finished, TINY_CONFIG, repo=copy) == []
+    with open(copy / "src/avdistill/tables.py", "a") as file:
+        file.write("\n# an edit\n")
+    # figures.py imports tables.py: both rerun; nothing that trains does.
+    assert sorted(planned_jobs(finished, TINY_CONFIG, repo=copy)) == ["all", "figures", "tables"]
+    shutil.copy2(REPO / "src/avdistill/tables.py", copy / "src/avdistill/tables.py")
+    with open(copy / "workflow/scripts/figures.py", "a") as file:
+        file.write("\n# an edit\n")
+    assert sorted(planned_jobs(finished, TINY_CONFIG, repo=copy)) == ["all", "figures"]
+
+
+def planned_jobs(workdir: Path, config: dict, repo: Path = REPO) -> list[str]:
+    """Jobs a dry run would execute: rule names, with model<-teacher@λ for training jobs."""
+    result = snakemake(workdir, "-n", "--cores", "2", config=config, repo=repo)
     assert result.returncode == 0, result.stderr[-3000:]
-    jobs, rule = [], None
+    jobs = []
     for line in result.stdout.splitlines():
         if line.startswith(("rule ", "localrule ")):
-            rule = line.split()[1].rstrip(":")
-            if not rule.endswith("stage1"):
-                jobs.append(rule)
-        elif rule and rule.endswith("stage1") and line.strip().startswith("wildcards:"):
-            model = line.split("model=")[1].split(",")[0]
-            jobs.append(f"{rule} {model}")
-            rule = None
+            jobs.append(line.split()[1].rstrip(":"))
+        elif line.strip().startswith("wildcards:") and jobs and jobs[-1] != "all":
+            wildcards = dict(item.split("=", 1) for item in line.split(":", 1)[1].strip().split(", "))
+            name = wildcards.get("model", wildcards.get("teacher", ""))
+            if jobs[-1] in ("distill", "test_stage2"):
+                name += f"<-{wildcards['teacher']}@{wildcards['lambda_value']}"
+            if name:
+                jobs[-1] += f" {name}"
     return jobs
 
 
@@ -265,12 +312,16 @@ def test_pretrained_weights_are_fetched_once_converted_and_used(finished, pretra
     models = dict(TINY_CONFIG["models"])
     models["soundnet5"] = {**TINY_TRAINING, "init": "soundnet"}
     models["resnet50"] = models["temporal_resnet50"] = {**TINY_TRAINING, "init": "imagenet"}
-    config = {**TINY_CONFIG, "pretrained": pretrained, "models": models}
+    # One distillation, to keep the test short.
+    stage2 = {"students": ["soundnet5"], "teachers": ["resnet50"], "splits": ["location_2"]}
+    stage2["ablation"] = {"split": "location_2", "lambda": [0.5], "temperature": [1.0]}
+    config = {**TINY_CONFIG, "pretrained": pretrained, "models": models, "stage2": stage2}
+    after = ["distill soundnet5<-resnet50@0.5", "test_stage2 soundnet5<-resnet50@0.5", "tables", "figures", "all"]
 
     # Planned without any network access: only the models whose init changed rerun.
     jobs = planned_jobs(workdir, config)
     pretrained_models = ("soundnet5", "resnet50", "temporal_resnet50")
-    expected = ["download", "download", "convert_soundnet", "convert_resnet", "all"]
+    expected = ["download", "download", "convert_soundnet", "convert_resnet", "teacher_logits resnet50", *after]
     expected += [f"{rule} {model}" for rule in ("train_stage1", "test_stage1") for model in pretrained_models]
     assert sorted(jobs) == sorted(expected)
     assert pretrained_server.counts == {}
@@ -298,7 +349,7 @@ def test_pretrained_weights_are_fetched_once_converted_and_used(finished, pretra
     changed = {**pretrained, "soundnet": {**pretrained["soundnet"], "sha256": digest.hexdigest()}}
     jobs = planned_jobs(workdir, {**config, "pretrained": changed})
     assert sorted(jobs) == sorted(
-        ["download", "convert_soundnet", "train_stage1 soundnet5", "test_stage1 soundnet5", "all"]
+        ["download", "convert_soundnet", "train_stage1 soundnet5", "test_stage1 soundnet5", *after]
     )
 
 
@@ -307,7 +358,7 @@ def pretrained_server_root(server: CountingHandler) -> Path:
 
 
 def test_paper_configuration_plans_the_whole_dag_without_network(tmp_path):
-    """`snakemake -n` with config/paper.yaml: from the three downloads to every stage-1 job."""
+    """`snakemake -n` with config/paper.yaml: from the three downloads to the tables."""
     command = [sys.executable, "-m", "snakemake", "-n", "--snakefile", str(REPO / "Snakefile")]
     command += ["--directory", str(tmp_path), "--configfile", str(REPO / "config/config.yaml")]
     command += [str(REPO / "config/paper.yaml"), "--workflow-profile", str(REPO / "profiles/default")]
@@ -321,6 +372,8 @@ def test_paper_configuration_plans_the_whole_dag_without_network(tmp_path):
             rule = line.split()[1].rstrip(":")
             counts[rule] = counts.get(rule, 0) + 1
     models, splits, locations, modalities = 5, 4, 3, 3
+    students, teachers, grid = 2, 3, 3 * 3
+    distillations = students * teachers * (splits + grid - 1)  # the default (λ, T) is in the grid
     assert counts == {
         "download": 3,  # the dataset archive, SoundNet, ResNet-50
         "extract_dataset": 1,
@@ -332,5 +385,88 @@ def test_paper_configuration_plans_the_whole_dag_without_network(tmp_path):
         "spectrogram_stats": splits,
         "train_stage1": models * splits,
         "test_stage1": models * splits,
+        "teacher_logits": teachers * splits,
+        "distill": distillations,
+        "test_stage2": distillations,
+        "tables": 1,
+        "figures": 1,
         "all": 1,
     }
+
+
+@pytest.mark.workflow
+def test_tables_hold_every_run(finished):
+    import csv
+
+    def rows(name):
+        with open(finished / "results" / name, newline="") as file:
+            return list(csv.DictReader(file))
+
+    stage1 = [(m, "") for m in STAGE1_MODELS]
+    distilled = [(s, t) for s in STUDENTS for t in TEACHERS]
+    table1 = rows("table1.csv")
+    assert sorted((r["model"], r["teacher"]) for r in table1) == sorted(stage1 + distilled)
+    for row in table1:
+        assert row["split"] == "location_2" and row["modality"] in ("acoustic", "audio", "video")
+        metrics = json.loads((finished / row["run"] / "metrics.json").read_text())
+        assert float(row["accuracy"]) == metrics["clip_accuracy"] and int(row["n_clips"]) == metrics["clips"] == 4
+        if row["teacher"]:
+            assert (row["lambda"], row["temperature"]) == ("0.5", "1.0")
+            assert row["run"] == f"results/stage2/{row['model']}/from_{row['teacher']}/location_2/lambda~0.5/T~1.0"
+    # Table 2: every model trained on location 2, tested on all of locations 1 and 3.
+    table2 = rows("table2.csv")
+    assert sorted((r["model"], r["teacher"], r["tested_on"]) for r in table2) == sorted(
+        (m, t, other) for m, t in stage1 + distilled for other in ("location_1", "location_3")
+    )
+    clips_per_location = 12 * 10 // 5  # dataset.txt: 12 blocks of 10 s, in 5-s clips
+    assert all(int(r["n_clips"]) == clips_per_location and r["trained_on"] == "location_2" for r in table2)
+    # Table 3: every (λ, T) of the grid for every student and teacher.
+    table3 = rows("table3.csv")
+    assert sorted((r["model"], r["teacher"], r["lambda"], r["temperature"]) for r in table3) == sorted(
+        (s, t, lam, "1.0") for s, t in distilled for lam in LAMBDAS
+    )
+    markdown = (finished / "results/table1.md").read_text()
+    assert "| hearnet <- dualcamnet | audio |" in markdown and markdown.count("\n| ") == 1 + len(table1) + 1
+    for name in (
+        "table1_accuracy",
+        "table2_generalisation",
+        "table3_ablation",
+        "confusion_matrices",
+        "training_curves",
+        "acoustic_overlays",
+    ):
+        assert (finished / f"results/figures/{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.workflow
+def test_a_table_row_traces_back_to_the_raw_files(finished):
+    """table1 -> run folder -> provenance.json -> lists (checksummed) -> records -> raw frames."""
+    import csv
+    import hashlib
+
+    import tensorflow as tf
+
+    from avdistill.records import parse_fn
+
+    with open(finished / "results/table1.csv", newline="") as file:
+        row = next(r for r in csv.DictReader(file) if r["model"] == "hearnet" and r["teacher"] == "dualcamnet")
+    provenance = json.loads((finished / row["run"] / "provenance.json").read_text())
+    assert provenance["rule"] == "distill" and provenance["seed"] == TINY_CONFIG["seed"]
+    assert provenance["params"]["lambda_value"] == 0.5 and provenance["wildcards"]["teacher"] == "dualcamnet"
+    assert provenance["git"]["commit"] and provenance["packages"]["keras"]
+    assert [Path(f["path"]).name for f in provenance["config_files"]] == ["config.yaml", "config.yaml"]
+    for name in ("training", "validation", "testing", "teacher_logits"):
+        (entry,) = provenance["inputs"][name]
+        assert hashlib.sha256((finished / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
+    # The first test record, and the raw files of its first second: 0-based action folders,
+    # 12 frames a second, wrapping around a short sequence (reference §1.1-§1.4).
+    record = (finished / provenance["inputs"]["testing"][0]["path"]).read_text().split()[0]
+    location, subject, action, data = (int(part.split("_")[1].split(".")[0]) for part in record.split("/"))
+    raw = finished / "resources/dataset/sync" / f"Location_{location:02d}/Subject_{subject:02d}/Action_{action - 1:03d}"
+    frames = len(list((raw / "audio").glob("A_*.npy")))
+    numbers = [(12 * (data - 1) + k) % frames + 1 for k in range(12)]
+    expected = np.concatenate([np.load(raw / "audio" / f"A_{n:06d}.npy")[0] for n in numbers])
+    path = finished / "results/tfrecords/audio" / record
+    parsed = next(iter(tf.data.TFRecordDataset(str(path), compression_type="GZIP").map(parse_fn(["audio"]))))
+    np.testing.assert_array_equal(parsed["audio"].numpy().reshape(-1), expected)
+    assert int(parsed["action"]) == action - 1

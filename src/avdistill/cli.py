@@ -116,6 +116,39 @@ def _job_options(args):
     )
 
 
+def _teacher_logits(args) -> None:
+    from avdistill.distillation import compute_teacher_logits
+
+    args.sample_length = 1  # a teacher sees one record at a time
+    options, pipeline_options = _job_options(args)
+    logits = compute_teacher_logits(
+        options, pipeline_options, args.restore_checkpoint, args.lists, _roots(args), args.out
+    )
+    print(f"wrote {args.out}: logits of {logits.shape[0]} records, {logits.shape[1]} frames each")
+
+
+def _distill(args) -> None:
+    from avdistill.distillation import DistillationOptions, distill
+
+    options, pipeline_options = _job_options(args)
+    out = Path(args.out)
+    state = distill(
+        DistillationOptions(options, args.teacher, args.lambda_value, args.temperature),
+        pipeline_options,
+        args.train_file,
+        args.valid_file,
+        _roots(args),
+        args.teacher_logits,
+        work_dir=out / "train_state",
+        weights_out=out / "model.weights.npz",
+        history_out=out / "history.csv",
+    )
+    print(
+        f"best epoch {state['best_epoch'] + 1}: validation accuracy {state['best_accuracy']:.4f}; "
+        f"wrote {out / 'model.weights.npz'}"
+    )
+
+
 def _convert_pretrained(args) -> None:
     from avdistill.pretrained import convert_resnet, convert_soundnet
 
@@ -159,7 +192,7 @@ def _test(args) -> None:
     )
 
 
-def _add_model_options(parser: argparse.ArgumentParser, training: bool) -> None:
+def _add_model_options(parser: argparse.ArgumentParser, training: bool, lists: bool = False) -> None:
     """The options main_s1.py shared between its train and test modes."""
     from avdistill.models import MODEL_NAMES
 
@@ -211,6 +244,10 @@ def _add_model_options(parser: argparse.ArgumentParser, training: bool) -> None:
             required=True,
             help="folder for model.weights.npz, history.csv and train_state/ (rerun to resume an interrupted run)",
         )
+    elif lists:
+        parser.add_argument("--lists", nargs="+", required=True, help="lists whose records the teacher scores")
+        parser.add_argument("--restore-checkpoint", required=True, help="the trained teacher (model.weights.npz)")
+        parser.add_argument("--out", required=True, help="the .npz to write")
     else:
         parser.add_argument("--test-file", required=True, help="list to test on")
         parser.add_argument("--restore-checkpoint", required=True, help="trained weights (model.weights.npz)")
@@ -312,6 +349,24 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a network from labels (the original main_s1.py --mode train)")
     _add_model_options(train, training=True)
     train.set_defaults(func=_train)
+
+    distill = commands.add_parser(
+        "distill", help="train an audio student from labels and a teacher's logits (the original main_s2.py)"
+    )
+    _add_model_options(distill, training=True)
+    distill.add_argument("--teacher", required=True, choices=["dualcamnet", "resnet50", "temporal_resnet50"])
+    distill.add_argument("--teacher-logits", required=True, help="the teacher's logits (avdistill teacher-logits)")
+    distill.add_argument(
+        "--lambda", dest="lambda_value", type=float, default=0.5, help="weight of the teacher term (default: 0.5)"
+    )
+    distill.add_argument("--temperature", type=float, default=1.0, help="teacher softmax temperature (default: 1)")
+    distill.set_defaults(func=_distill)
+
+    teacher = commands.add_parser(
+        "teacher-logits", help="a trained teacher's per-frame logits of every record of some lists (for distill)"
+    )
+    _add_model_options(teacher, training=False, lists=True)
+    teacher.set_defaults(func=_teacher_logits)
 
     for name, source, what in (
         ("convert-soundnet", "soundnet_models_public.zip or soundnet5_final.t7", "SoundNet5's conv1-conv4"),
