@@ -279,7 +279,9 @@ def run_teacher_logits(
     """The teacher_logits job: `models.<teacher>` settings, seen one record at a time."""
     from avdistill.training import job_options
 
-    options, pipeline_options = job_options(teacher, {**settings, "sample_length": 1}, loader, seed, threads)
+    # Its trained weights are loaded whole: how it was initialised does not matter here.
+    settings = {**settings, "sample_length": 1, "init": "scratch"}
+    options, pipeline_options = job_options(teacher, settings, loader, seed, threads)
     compute_teacher_logits(options, pipeline_options, weights, lists, roots, out)
 
 
