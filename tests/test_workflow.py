@@ -470,3 +470,31 @@ def test_a_table_row_traces_back_to_the_raw_files(finished):
     parsed = next(iter(tf.data.TFRecordDataset(str(path), compression_type="GZIP").map(parse_fn(["audio"]))))
     np.testing.assert_array_equal(parsed["audio"].numpy().reshape(-1), expected)
     assert int(parsed["action"]) == action - 1
+
+
+@pytest.mark.parametrize(
+    ("stage2", "message"),
+    [
+        ({"lambda": 1.5}, "1.5 is greater than the maximum of 1"),
+        ({"temperature": 0}, "0 is less than or equal to the minimum of 0"),
+        ({"ablation": {"lambda": [0.5, -0.1]}}, "-0.1 is less than the minimum of 0"),
+        ({"teachers": ["hearnet"]}, "'hearnet' is not one of ['dualcamnet', 'resnet50', 'temporal_resnet50']"),
+        ({"students": ["dualcamnet"]}, "'dualcamnet' is not one of ['hearnet', 'soundnet5']"),
+    ],
+)
+def test_bad_distillation_config_is_rejected_before_any_job(tmp_path, stage2, message):
+    result = snakemake(tmp_path, "-n", config={**TINY_CONFIG, "stage2": stage2})
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and message in output, output[-2000:]
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.workflow
+def test_html_report_holds_the_tables_and_figures(finished, tmp_path):
+    import zipfile
+
+    result = snakemake(finished, "--report", str(tmp_path / "report.zip"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    names = zipfile.ZipFile(tmp_path / "report.zip").namelist()
+    for item in ("table1.csv", "table2.csv", "table3.csv", "table1_accuracy.png", "acoustic_overlays.png"):
+        assert any(name.endswith(item) for name in names), (item, names[:20])
