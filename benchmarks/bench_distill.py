@@ -3,7 +3,7 @@
 Measures, on random inputs of the real shapes, the Distiller's training step for HearNet
 (5-s samples, batch 16) with the teacher's logits read from the cache, and with the
 teacher run inside the step as the original did (DualCamNet on 60 acoustic frames, and
-ResNet-50 on 60 video frames at the default 64-pixel crop); and the one-off cost of the
+ResNet-50 on 60 video frames at the default 32-pixel crop); and the one-off cost of the
 teacher_logits job per record. Writes `bench_distill.json` next to this file.
 """
 
@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 BATCH = 16
-CROP = 64
+CROP = 32
 
 
 def timed_steps(step, batch, warmup: int = 2, steps: int = 6) -> float:

@@ -48,6 +48,14 @@ if STAGE2["ablation"]["split"] not in SPLITS:
     raise ValueError(
         f"stage2.ablation.split {STAGE2['ablation']['split']!r} must be in splits.names {SPLITS}"
     )
+# Students and teachers of the (λ, T) grid: subsets of stage2's (null: all of them).
+ABLATION_STUDENTS = STAGE2["ablation"].get("students") or STAGE2["students"]
+ABLATION_TEACHERS = STAGE2["ablation"].get("teachers") or STAGE2["teachers"]
+for _key, _chosen in (("students", ABLATION_STUDENTS), ("teachers", ABLATION_TEACHERS)):
+    if not set(_chosen) <= set(STAGE2[_key]):
+        raise ValueError(
+            f"stage2.ablation.{_key} {_chosen} must be among stage2.{_key} {STAGE2[_key]}"
+        )
 
 # What each fetched file under resources/downloads/ is, and its config entry (url, sha256).
 DOWNLOADS = {
@@ -262,8 +270,8 @@ def stage2_runs():
     )
     runs += expand(
         STAGE2_RUN,
-        model=STAGE2["students"],
-        teacher=STAGE2["teachers"],
+        model=ABLATION_STUDENTS,
+        teacher=ABLATION_TEACHERS,
         split=STAGE2["ablation"]["split"],
         lambda_value=[grid_value(v) for v in STAGE2["ablation"]["lambda"]],
         temperature=[grid_value(v) for v in STAGE2["ablation"]["temperature"]],
@@ -291,8 +299,8 @@ def stage2_ablation_targets():
     """Metrics of every (λ, T) of the ablation grid (table 3)."""
     return expand(
         f"{STAGE2_RUN}/metrics.json",
-        model=STAGE2["students"],
-        teacher=STAGE2["teachers"],
+        model=ABLATION_STUDENTS,
+        teacher=ABLATION_TEACHERS,
         split=STAGE2["ablation"]["split"],
         lambda_value=[grid_value(v) for v in STAGE2["ablation"]["lambda"]],
         temperature=[grid_value(v) for v in STAGE2["ablation"]["temperature"]],

@@ -140,6 +140,27 @@ def test_resnet50_frozen_backbone_still_updates_batch_norm_statistics():
     assert not np.allclose(before, bn.moving_mean.numpy())
 
 
+def test_batch_norm_decay_replaces_the_original_decay_everywhere():
+    """A short run from scratch needs fast moving averages: one training step moves the
+    moving mean (1 - decay) of the way to the batch mean."""
+    import keras
+
+    decay = 0.9
+    model = models.build_model("resnet50", 1, crop_size=32, batch_norm_decay=decay)
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(norms) == 53 and {layer.momentum for layer in norms} == {decay}  # conv1 + 52 in the units
+    frames = np.random.default_rng(0).normal(size=(2, 12, 32, 32, 3)).astype(np.float32)
+    conv1 = keras.Model(model.input, model.get_layer("resnet_v1_50.conv1").output)
+    batch_mean = np.asarray(conv1(frames)).mean(axis=(0, 1, 2))
+    model(frames, training=True)
+    moving_mean = np.asarray(model.get_layer("resnet_v1_50.conv1.BatchNorm").moving_mean.numpy())
+    np.testing.assert_allclose(moving_mean, (1 - decay) * batch_mean, rtol=1e-4, atol=1e-6)
+    # None keeps the original's; out of range is refused.
+    assert models.build_model("soundnet5", 5, batch_norm_decay=None).get_layer("SoundNet.conv1.norm").momentum == 0.999
+    with pytest.raises(ValueError, match="batch_norm_decay"):
+        models.build_model("soundnet5", 5, batch_norm_decay=1.0)
+
+
 def test_temporal_resnet50_identity_temporal_convolutions():
     model = models.temporal_resnet50(crop_size=224)
     assert tuple(model.input.shape) == (None, 5, 224, 224, 3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +25,7 @@ TINY_CONFIG = {
     # Both students from every teacher on that split; a 2-point λ grid for table 3.
     "stage2": {
         "splits": ["location_2"],
-        "ablation": {"split": "location_2", "lambda": [0.5, 0.9], "temperature": [1.0]},
+        "ablation": {"split": "location_2", "teachers": None, "lambda": [0.5, 0.9], "temperature": [1.0]},
     },
     "models": {m: TINY_TRAINING for m in ("dualcamnet", "hearnet", "soundnet5", "resnet50", "temporal_resnet50")},
 }
@@ -480,6 +481,10 @@ def test_a_table_row_traces_back_to_the_raw_files(finished):
         ({"ablation": {"lambda": [0.5, -0.1]}}, "-0.1 is less than the minimum of 0"),
         ({"teachers": ["hearnet"]}, "'hearnet' is not one of ['dualcamnet', 'resnet50', 'temporal_resnet50']"),
         ({"students": ["dualcamnet"]}, "'dualcamnet' is not one of ['hearnet', 'soundnet5']"),
+        (
+            {"teachers": ["resnet50"], "ablation": {"teachers": ["dualcamnet"]}},
+            "stage2.ablation.teachers ['dualcamnet'] must be among stage2.teachers ['resnet50']",
+        ),
     ],
 )
 def test_bad_distillation_config_is_rejected_before_any_job(tmp_path, stage2, message):
@@ -487,6 +492,19 @@ def test_bad_distillation_config_is_rejected_before_any_job(tmp_path, stage2, me
     output = result.stdout + result.stderr
     assert result.returncode != 0 and message in output, output[-2000:]
     assert not (tmp_path / "results").exists()
+
+
+def test_ablation_grid_can_be_limited_to_some_students_and_teachers(tmp_path):
+    grid = {"split": "location_2", "students": ["hearnet"], "teachers": ["dualcamnet"]}
+    grid |= {"lambda": [0.5, 0.9], "temperature": [1.0, 4.0]}
+    result = snakemake(tmp_path, "-n", config={**TINY_CONFIG, "stage2": {**TINY_CONFIG["stage2"], "ablation": grid}})
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = set(re.findall(r"results/stage2/(\S+)/model\.weights\.npz", result.stdout))
+    # Default (λ, T) for 2 students x 3 teachers on location_2, plus the 2 x 2 grid of one
+    # pair, whose (0.5, 1.0) point is the default run itself.
+    default = {f"{s}/from_{t}/location_2/lambda~0.5/T~1.0" for s in STUDENTS for t in TEACHERS}
+    grid_runs = {f"hearnet/from_dualcamnet/location_2/lambda~{v}/T~{t}" for v in (0.5, 0.9) for t in (1.0, 4.0)}
+    assert runs == default | grid_runs
 
 
 @pytest.mark.workflow

@@ -90,6 +90,7 @@ def _model_settings(args) -> dict:
         "normalize": args.normalize,
         "init": _init(args),
         "trainable": args.trainable,
+        "batch_norm_decay": getattr(args, "batch_norm_decay", None),
     }
 
 
@@ -224,6 +225,11 @@ def _add_model_options(parser: argparse.ArgumentParser, training: bool, lists: b
         parser.add_argument("--train-file", required=True, help="training list")
         parser.add_argument("--valid-file", required=True, help="validation list, evaluated after every epoch")
         parser.add_argument("--num-epochs", type=int, default=10, help="epochs (default: 10)")
+        parser.add_argument(
+            "--batch-norm-decay",
+            type=float,
+            help="decay of every batch norm's moving averages (default: the original's 0.997/0.999)",
+        )
         parser.add_argument(
             "--number-of-crops", type=int, default=20, help="training windows per 10-s block per epoch (default: 20)"
         )

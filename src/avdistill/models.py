@@ -374,9 +374,31 @@ def av_model(sample_length: int = 1, crop_size: int = VIDEO_CROP_SIZE, trainable
 
 
 def build_model(
-    name: str, sample_length: int, crop_size: int = VIDEO_CROP_SIZE, trainable: str = "original"
+    name: str,
+    sample_length: int,
+    crop_size: int = VIDEO_CROP_SIZE,
+    trainable: str = "original",
+    batch_norm_decay: float | None = None,
 ) -> keras.Model:
-    """The network `name` (one of MODEL_NAMES) for samples of `sample_length` seconds."""
+    """The network `name` (one of MODEL_NAMES) for samples of `sample_length` seconds.
+
+    batch_norm_decay: None keeps the original's decay of each batch norm (0.997 in the
+    ResNet-50s, 0.999 in SoundNet5); a value replaces it in all of them. Those decays suit
+    thousands of steps from pretrained statistics; a network trained from scratch for a
+    few dozen steps never gets moving averages near its batch statistics, and its
+    inference-mode outputs are garbage (the moving variance still near its initial 1).
+    """
+    model = _build_model(name, sample_length, crop_size, trainable)
+    if batch_norm_decay is not None:
+        if not 0.0 <= batch_norm_decay < 1.0:
+            raise ValueError(f"batch_norm_decay must be in [0, 1), got {batch_norm_decay}")
+        for layer in model.layers:
+            if isinstance(layer, layers.BatchNormalization):
+                layer.momentum = float(batch_norm_decay)
+    return model
+
+
+def _build_model(name: str, sample_length: int, crop_size: int, trainable: str) -> keras.Model:
     if name == "dualcamnet":
         return dualcamnet(sample_length)
     if name == "hearnet":

@@ -75,6 +75,7 @@ class TrainingOptions:
     init: str | None = None  # None: from scratch; else a .weights.npz (the original's init_checkpoint)
     init_from: str = "checkpoint"  # what `init` is: a checkpoint of this model, or PRETRAINED_INIT's
     trainable: str = "original"  # "all" trains the variables the original kept frozen
+    batch_norm_decay: float | None = None  # None: the original's decay of each batch norm
     threads: int = 0  # intra-op threads; 0: TensorFlow's default
 
     def fingerprint(self, pipeline_options, training_list: str | Path) -> str:
@@ -218,7 +219,11 @@ def build(options: TrainingOptions, pipeline_options):
     from avdistill.models import build_model
 
     model = build_model(
-        options.model, pipeline_options.sample_length, pipeline_options.video_crop_size, options.trainable
+        options.model,
+        pipeline_options.sample_length,
+        pipeline_options.video_crop_size,
+        options.trainable,
+        options.batch_norm_decay,
     )
     if options.init:
         include, exclude = init_variables(options.model, options.init_from)
@@ -531,6 +536,7 @@ def evaluate(
         )
     configure_tensorflow(pipeline_options.seed, options.threads)
     model = build_model(options.model, length, pipeline_options.video_crop_size, options.trainable)
+    # No batch_norm_decay: inference reads the moving averages, whatever their decay was.
     load_weights(model, weights)
     inputs = model_inputs(options.model)
     modalities = model_modalities(options.model)
@@ -601,6 +607,7 @@ def job_options(
         init=None if init == "scratch" else init,
         init_from=init_from,
         trainable=settings.get("trainable", "original"),
+        batch_norm_decay=settings.get("batch_norm_decay"),
         threads=threads,
     )
     pipeline_options = PipelineOptions(
