@@ -25,7 +25,13 @@ TINY_CONFIG = {
     # Both students from every teacher on that split; a 2-point λ grid for table 3.
     "stage2": {
         "splits": ["location_2"],
-        "ablation": {"split": "location_2", "teachers": None, "lambda": [0.5, 0.9], "temperature": [1.0]},
+        "ablation": {
+            "split": "location_2",
+            "students": None,
+            "teachers": None,
+            "lambda": [0.5, 0.9],
+            "temperature": [1.0],
+        },
     },
     "models": {m: TINY_TRAINING for m in ("dualcamnet", "hearnet", "soundnet5", "resnet50", "temporal_resnet50")},
 }
@@ -315,7 +321,13 @@ def test_pretrained_weights_are_fetched_once_converted_and_used(finished, pretra
     models["resnet50"] = models["temporal_resnet50"] = {**TINY_TRAINING, "init": "imagenet"}
     # One distillation, to keep the test short.
     stage2 = {"students": ["soundnet5"], "teachers": ["resnet50"], "splits": ["location_2"]}
-    stage2["ablation"] = {"split": "location_2", "lambda": [0.5], "temperature": [1.0]}
+    stage2["ablation"] = {
+        "split": "location_2",
+        "students": None,
+        "teachers": None,
+        "lambda": [0.5],
+        "temperature": [1.0],
+    }
     config = {**TINY_CONFIG, "pretrained": pretrained, "models": models, "stage2": stage2}
     after = ["distill soundnet5<-resnet50@0.5", "test_stage2 soundnet5<-resnet50@0.5", "tables", "figures", "all"]
 
