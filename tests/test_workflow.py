@@ -122,7 +122,7 @@ def test_nothing_reruns_and_an_edit_reruns_only_what_it_affects(finished):
     jobs = planned_jobs(finished, {**TINY_CONFIG, "stage2": stage2})
     assert sorted(jobs) == sorted(stage2_jobs(lambdas=["0.7"]) + after)
     # A new temperature in the ablation grid: only its jobs (and the tables).
-    grid = {"split": "location_2", "lambda": [0.5, 0.9], "temperature": [1.0, 3.0]}
+    grid = {**TINY_CONFIG["stage2"]["ablation"], "temperature": [1.0, 3.0]}
     jobs = planned_jobs(finished, {**TINY_CONFIG, "stage2": {**TINY_CONFIG["stage2"], "ablation": grid}})
     assert sorted(jobs) == sorted(stage2_jobs() + after)  # the same labels, now with T = 3.0
     # Resources place a job but do not change its result: nothing reruns.
