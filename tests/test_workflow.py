@@ -497,6 +497,7 @@ def test_a_table_row_traces_back_to_the_raw_files(finished):
             {"teachers": ["resnet50"], "ablation": {"teachers": ["dualcamnet"]}},
             "stage2.ablation.teachers ['dualcamnet'] must be among stage2.teachers ['resnet50']",
         ),
+        ({"ablation": {"teachers": []}}, "[] should be non-empty"),
     ],
 )
 def test_bad_distillation_config_is_rejected_before_any_job(tmp_path, stage2, message):
