@@ -50,9 +50,13 @@ if STAGE2["ablation"]["split"] not in SPLITS:
     )
 # Students and teachers of the (λ, T) grid: subsets of stage2's (null: all of them).
 ABLATION_STUDENTS = STAGE2["ablation"].get("students")
-ABLATION_STUDENTS = STAGE2["students"] if ABLATION_STUDENTS is None else ABLATION_STUDENTS
+ABLATION_STUDENTS = (
+    STAGE2["students"] if ABLATION_STUDENTS is None else ABLATION_STUDENTS
+)
 ABLATION_TEACHERS = STAGE2["ablation"].get("teachers")
-ABLATION_TEACHERS = STAGE2["teachers"] if ABLATION_TEACHERS is None else ABLATION_TEACHERS
+ABLATION_TEACHERS = (
+    STAGE2["teachers"] if ABLATION_TEACHERS is None else ABLATION_TEACHERS
+)
 for _key, _chosen in (("students", ABLATION_STUDENTS), ("teachers", ABLATION_TEACHERS)):
     if not set(_chosen) <= set(STAGE2[_key]):
         raise ValueError(
