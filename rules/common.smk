@@ -227,6 +227,14 @@ def other_location_lists(wildcards):
     }
 
 
+def test_lists(wildcards):
+    """The lists a trained model is tested on: its split's testing list, then table 2's."""
+    return {
+        "testing": f"results/lists/{wildcards.split}/testing.txt",
+        **other_location_lists(wildcards),
+    }
+
+
 def model_test_record_dirs(wildcards):
     """Records of the split and of the other locations it is tested on."""
     modality = MODEL_MODALITY[wildcards.model]

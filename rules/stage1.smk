@@ -1,6 +1,10 @@
 # Stage 1: every network trained from labels on a split, then tested on its testing list.
 # A job's resumable state lives in results/stage1/{model}/{split}/train_state/ (not an
 # output, so Snakemake never deletes it): a killed job restarts after its last epoch.
+# The training job also predicts the test lists with its best weights (test_logits.npz):
+# the network is in memory there, and a separate TensorFlow job per model cost more to
+# start than to run. The test job scores those logits per clip without TensorFlow, so an
+# edit of evaluation.clip_length re-scores every model and retrains none.
 
 
 rule train_stage1:
@@ -8,12 +12,14 @@ rule train_stage1:
         training="results/lists/{split}/training.txt",
         validation="results/lists/{split}/validation.txt",
         testing="results/lists/{split}/testing.txt",
-        records=model_record_dirs,
+        other_lists=lambda wildcards: list(other_location_lists(wildcards).values()),
+        records=model_test_record_dirs,
         stats=model_stats_files,
         init=model_init_file,
     output:
         weights="results/stage1/{model}/{split}/model.weights.npz",
         history="results/stage1/{model}/{split}/history.csv",
+        test_logits="results/stage1/{model}/{split}/test_logits.npz",
         provenance="results/stage1/{model}/{split}/provenance.json",
     log:
         "results/logs/stage1/{model}/{split}/train.log",
@@ -34,6 +40,7 @@ rule train_stage1:
         roots=model_roots,
         stats_dir="results/stats/{split}",
         work_dir="results/stage1/{model}/{split}/train_state",
+        test_lists=test_lists,
         invocation=INVOCATION,
         init_file=model_init_path,
     script:
@@ -43,33 +50,16 @@ rule train_stage1:
 rule test_stage1:
     input:
         weights="results/stage1/{model}/{split}/model.weights.npz",
-        testing="results/lists/{split}/testing.txt",
-        other_lists=lambda wildcards: list(other_location_lists(wildcards).values()),
-        records=model_test_record_dirs,
-        stats=model_stats_files,
+        test_logits="results/stage1/{model}/{split}/test_logits.npz",
     output:
         metrics="results/stage1/{model}/{split}/metrics.json",
     log:
         "results/logs/stage1/{model}/{split}/test.log",
-    benchmark:
-        "results/benchmarks/stage1/{model}/{split}/test.tsv"
     conda:
         "../envs/avdistill.yaml"
-    threads: model_threads
-    resources:
-        mem_mb=model_resource("mem_mb"),
-        runtime=model_resource("runtime"),
-        gpu=model_resource("gpu"),
     params:
         code=code_version("training"),
-        settings=model_settings,
-        loader=model_loader,
-        seed=lookup(dpath="seed", within=config),
-        roots=model_roots,
-        stats_dir="results/stats/{split}",
         clip_length=lookup(dpath="evaluation/clip_length", within=config),
-        init_file=model_init_path,
-        other_lists=other_location_lists,
         run=lambda wildcards: {"split": wildcards.split},
     script:
         "../workflow/scripts/train_or_test.py"

@@ -38,13 +38,15 @@ rule distill:
         training="results/lists/{split}/training.txt",
         validation="results/lists/{split}/validation.txt",
         testing="results/lists/{split}/testing.txt",
-        records=model_record_dirs,
+        other_lists=lambda wildcards: list(other_location_lists(wildcards).values()),
+        records=model_test_record_dirs,
         stats=model_stats_files,
         init=model_init_file,
         teacher_logits="results/teacher_logits/{teacher}/{split}.npz",
     output:
         weights=f"{STAGE2_RUN}/model.weights.npz",
         history=f"{STAGE2_RUN}/history.csv",
+        test_logits=f"{STAGE2_RUN}/test_logits.npz",
         provenance=f"{STAGE2_RUN}/provenance.json",
     log:
         "results/logs/stage2/{model}/from_{teacher}/{split}/lambda~{lambda_value}/T~{temperature}/distill.log",
@@ -65,6 +67,7 @@ rule distill:
         roots=model_roots,
         stats_dir="results/stats/{split}",
         work_dir=f"{STAGE2_RUN}/train_state",
+        test_lists=test_lists,
         invocation=INVOCATION,
         init_file=model_init_path,
         lambda_value=lambda wildcards: float(wildcards.lambda_value),
@@ -76,33 +79,16 @@ rule distill:
 rule test_stage2:
     input:
         weights=f"{STAGE2_RUN}/model.weights.npz",
-        testing="results/lists/{split}/testing.txt",
-        other_lists=lambda wildcards: list(other_location_lists(wildcards).values()),
-        records=model_test_record_dirs,
-        stats=model_stats_files,
+        test_logits=f"{STAGE2_RUN}/test_logits.npz",
     output:
         metrics=f"{STAGE2_RUN}/metrics.json",
     log:
         "results/logs/stage2/{model}/from_{teacher}/{split}/lambda~{lambda_value}/T~{temperature}/test.log",
-    benchmark:
-        "results/benchmarks/stage2/{model}/from_{teacher}/{split}/lambda~{lambda_value}/T~{temperature}/test.tsv"
     conda:
         "../envs/avdistill.yaml"
-    threads: model_threads
-    resources:
-        mem_mb=model_resource("mem_mb"),
-        runtime=model_resource("runtime"),
-        gpu=model_resource("gpu"),
     params:
         code=code_version("training"),
-        settings=model_settings,
-        loader=model_loader,
-        seed=lookup(dpath="seed", within=config),
-        roots=model_roots,
-        stats_dir="results/stats/{split}",
         clip_length=lookup(dpath="evaluation/clip_length", within=config),
-        init_file=model_init_path,
-        other_lists=other_location_lists,
         run=lambda wildcards: {
             "split": wildcards.split,
             "teacher": wildcards.teacher,

@@ -15,11 +15,28 @@ import pytest
 
 from avdistill.errors import DataError
 from avdistill.pipeline import PipelineOptions
-from avdistill.training import TrainingError, TrainingOptions, clip_metrics, evaluate, read_weights, train
+from avdistill.training import (
+    TrainingError,
+    TrainingOptions,
+    clip_metrics,
+    evaluate,
+    read_weights,
+    score_test_logits,
+    train,
+)
 
 
 def _train(
-    tiny_records, tiny_lists, out, epochs=1, crops=2, learning_rate=1e-3, training_list=None, root=None, **kwargs
+    tiny_records,
+    tiny_lists,
+    out,
+    epochs=1,
+    crops=2,
+    learning_rate=1e-3,
+    training_list=None,
+    root=None,
+    test_lists=None,
+    **kwargs,
 ):
     options = TrainingOptions("dualcamnet", learning_rate=learning_rate, epochs=epochs, **kwargs)
     pipeline = PipelineOptions(sample_length=1, number_of_crops=crops, batch_size=8, seed=3)
@@ -32,6 +49,8 @@ def _train(
         out / "state",
         out / "model.weights.npz",
         out / "history.csv",
+        test_lists=test_lists,
+        test_logits_out=out / "test_logits.npz" if test_lists else None,
     )
     return options, pipeline, state
 
@@ -39,7 +58,8 @@ def _train(
 @pytest.fixture(scope="module")
 def trained(tiny_records, tiny_lists, tmp_path_factory):
     out = tmp_path_factory.mktemp("dualcamnet")
-    options, pipeline, state = _train(tiny_records, tiny_lists, out, epochs=4, crops=4)
+    test_lists = {"testing": tiny_lists / "testing.txt", "validation": tiny_lists / "validation.txt"}
+    options, pipeline, state = _train(tiny_records, tiny_lists, out, epochs=4, crops=4, test_lists=test_lists)
     return out, options, pipeline, state
 
 
@@ -67,6 +87,42 @@ def test_training_learns_the_tiny_split(trained, tiny_records, tiny_lists):
     csv = (out / "history.csv").read_text().splitlines()
     assert csv[0] == "epoch,loss,accuracy,val_loss,val_accuracy,learning_rate" and len(csv) == 5
     assert list((out / "state" / "tensorboard").rglob("events.out.tfevents.*"))
+
+
+def test_training_job_test_logits_score_as_a_separate_test(trained, tiny_records, tiny_lists):
+    """The training job predicts the test lists with its best weights; scoring those logits
+    (the test job, no network) gives the metrics that testing the saved weights gives."""
+    out, options, pipeline, _ = trained
+    separate = evaluate(
+        options,
+        pipeline,
+        out / "model.weights.npz",
+        tiny_lists / "testing.txt",
+        {"acoustic": tiny_records["acoustic"]},
+        out / "separate.json",
+        other_lists={"validation": tiny_lists / "validation.txt"},
+        run={"split": "tiny"},
+    )
+    scored = score_test_logits(
+        "dualcamnet", out / "test_logits.npz", out / "model.weights.npz", out / "scored.json", 5, {"split": "tiny"}
+    )
+    assert scored == separate
+    assert json.loads((out / "scored.json").read_text()) == json.loads((out / "separate.json").read_text())
+    # Another clip length re-scores the same logits: 10-s clips are half as many.
+    ten = score_test_logits(
+        "dualcamnet", out / "test_logits.npz", out / "model.weights.npz", out / "ten.json", 10, None
+    )
+    assert ten["clips"] * 2 == separate["clips"] and ten["samples"] == separate["samples"]
+    with pytest.raises(ValueError, match="clip_length 3 s must be a multiple of sample_length 1 s and divide the 10-s"):
+        score_test_logits("dualcamnet", out / "test_logits.npz", out / "model.weights.npz", out / "bad.json", 3, None)
+    assert not (out / "bad.json").exists()
+    # The point of scoring apart: a test job never loads TensorFlow (seconds per job).
+    code = (
+        "import sys; from avdistill.training import score_test_logits; "
+        f"score_test_logits('dualcamnet', {str(out / 'test_logits.npz')!r}, 'w', {str(out / 'sub.json')!r}, 5, None); "
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow was imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_best_validation_weights_are_kept(trained):

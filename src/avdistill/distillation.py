@@ -229,11 +229,21 @@ def distill(
     work_dir: str | Path,
     weights_out: str | Path,
     history_out: str | Path,
+    test_lists: dict | None = None,
+    test_logits_out: str | Path | None = None,
 ) -> dict:
     """Train the student from labels and the teacher's logits; same outputs as `training.train`."""
     from avdistill.constants import NUM_ACTIONS
     from avdistill.pipeline import make_dataset
-    from avdistill.training import build, configure_tensorflow, fit_epochs, model_inputs, model_modalities, record_paths
+    from avdistill.training import (
+        build,
+        configure_tensorflow,
+        fit_epochs,
+        model_inputs,
+        model_modalities,
+        predict_test_lists,
+        record_paths,
+    )
 
     configure_tensorflow(pipeline_options.seed, options.student.threads)
     student = build(options.student, pipeline_options)
@@ -254,7 +264,7 @@ def distill(
         )
         return dataset.map(lambda batch: (batch[inputs[0]], (batch["action"], batch["teacher_logits"])))
 
-    return fit_epochs(
+    state = fit_epochs(
         distiller,
         student,
         fingerprint=options.fingerprint(pipeline_options, training_list, teacher_logits),
@@ -268,6 +278,11 @@ def distill(
         weights_out=weights_out,
         history_out=history_out,
     )
+    if test_logits_out is not None:
+        predict_test_lists(
+            student, options.student.model, pipeline_options, weights_out, roots, test_lists, test_logits_out
+        )
+    return state
 
 
 # --- from the workflow's configuration -------------------------------------------------
@@ -302,11 +317,14 @@ def run_distillation(
     work_dir,
     weights_out,
     history_out,
+    test_lists: dict | None = None,
+    test_logits_out=None,
 ) -> dict:
     """The distill job: the student's `models.<student>` settings, its teacher, λ and T.
 
     lists: training, validation and testing; all are checked, and the teacher's logits
-    matched to them, before any training starts.
+    matched to them, before any training starts. test_lists (name -> list) are predicted
+    with the best weights into `test_logits_out`, for the test job to score.
     """
     from avdistill.constants import NUM_ACTIONS
     from avdistill.training import check_lists, job_options
@@ -316,7 +334,7 @@ def run_distillation(
     )
     options = DistillationOptions(student_options, teacher, float(lambda_value), float(temperature))
     training_list, validation_list, testing_list = lists
-    check_lists(lists, roots, pipeline_options.total_length)
+    check_lists([*lists, *(test_lists or {}).values()], roots, pipeline_options.total_length)
     teacher_table(teacher_logits, validation_list, NUM_ACTIONS)  # fails now, not after an epoch
     return distill(
         options,
@@ -328,4 +346,6 @@ def run_distillation(
         work_dir,
         weights_out,
         history_out,
+        test_lists,
+        test_logits_out,
     )

@@ -308,6 +308,8 @@ def train(
     weights_out: str | Path,
     history_out: str | Path,
     testing_list: str | Path | None = None,
+    test_lists: dict | None = None,
+    test_logits_out: str | Path | None = None,
 ) -> dict:
     """Train `options.model` with validation every epoch; writes the best weights and the history.
 
@@ -318,11 +320,17 @@ def train(
       weights_out: the best validation accuracy's weights (.npz), written at the end.
       history_out: per-epoch loss, accuracy, validation loss and accuracy, learning rate (CSV).
       testing_list: checked before training starts, so a split that cannot be tested fails first.
+      test_lists, test_logits_out: name -> list; the best weights' window logits of each
+        (`write_test_logits`), predicted here while the network is in memory.
     Returns the final state as a dict (best epoch, accuracy, history).
     """
     from avdistill.pipeline import make_dataset
 
-    check_lists([training_list, validation_list, testing_list], roots, pipeline_options.total_length)
+    check_lists(
+        [training_list, validation_list, testing_list, *(test_lists or {}).values()],
+        roots,
+        pipeline_options.total_length,
+    )
     configure_tensorflow(pipeline_options.seed, options.threads)
     model = build(options, pipeline_options)
     inputs = model_inputs(options.model)
@@ -332,7 +340,7 @@ def train(
         dataset = make_dataset(list_path, roots, inputs, training, pipeline_options, epoch)
         return _examples(dataset, inputs, frames)
 
-    return fit_epochs(
+    state = fit_epochs(
         model,
         model,
         fingerprint=options.fingerprint(pipeline_options, training_list),
@@ -348,6 +356,16 @@ def train(
         weights_out=weights_out,
         history_out=history_out,
     )
+    if test_logits_out is not None:
+        predict_test_lists(model, options.model, pipeline_options, weights_out, roots, test_lists, test_logits_out)
+    return state
+
+
+def predict_test_lists(model, model_name: str, pipeline_options, weights, roots, lists: dict, out) -> None:
+    """Load the best `weights` into the trained `model` and write its test logits to `out`."""
+    load_weights(model, weights)
+    results = list_logits(model, model_name, pipeline_options, roots, lists)
+    write_test_logits(out, results, pipeline_options.sample_length, pipeline_options.total_length)
 
 
 def check_lists(list_paths, roots: dict, total_length: int) -> None:
@@ -505,6 +523,91 @@ def clip_metrics(logits: np.ndarray, labels: np.ndarray, windows_per_clip: int) 
     }
 
 
+def list_logits(model, model_name: str, pipeline_options, roots: dict, lists: dict) -> dict:
+    """name -> (list path, window logits, one-hot labels) of each list, in list order."""
+    from avdistill import records
+    from avdistill.pipeline import make_dataset
+
+    inputs, modalities = model_inputs(model_name), model_modalities(model_name)
+    results = {}
+    for name, path in lists.items():
+        dataset = make_dataset(path, roots, inputs, False, pipeline_options)
+        with records.diagnose_errors(
+            record_paths([path], roots, modalities, pipeline_options.total_length), modalities
+        ):
+            logits, labels = predict_logits(model, dataset, inputs)
+        results[name] = (os.fspath(path), logits, labels)
+    return results
+
+
+def write_test_logits(path: str | Path, results: dict, sample_length: int, total_length: int) -> None:
+    """The test job's input: every test list's window logits, scored later without TensorFlow.
+
+    Predicting is the costly half of testing and needs the trained network in memory, so the
+    training job does it; the clip length (`evaluation.clip_length`) is applied by the test
+    job, so editing it re-scores every model without retraining any.
+    """
+    arrays = {
+        "names": np.array(list(results)),
+        "sample_length": np.array(sample_length),
+        "total_length": np.array(total_length),
+    }
+    for i, (list_path, logits, labels) in enumerate(results.values()):
+        arrays[f"list_{i}"] = np.array(list_path)
+        arrays[f"logits_{i}"] = logits
+        arrays[f"labels_{i}"] = labels
+    with atomic_path(path) as tmp, open(tmp, "wb") as file:
+        np.savez(file, **arrays)
+
+
+def read_test_logits(path: str | Path) -> tuple[int, int, dict]:
+    """(sample_length, total_length, name -> (list path, logits, labels)) from `write_test_logits`."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            names = [str(name) for name in data["names"]]
+            results = {
+                name: (str(data[f"list_{i}"]), data[f"logits_{i}"], data[f"labels_{i}"]) for i, name in enumerate(names)
+            }
+            return int(data["sample_length"]), int(data["total_length"]), results
+    except (OSError, ValueError, KeyError) as error:
+        raise DataError(path, f"is not a test logits file ({error})") from None
+
+
+def check_clip_length(clip_length: int, sample_length: int, total_length: int) -> None:
+    if clip_length % sample_length or total_length % clip_length:
+        raise ValueError(
+            f"clip_length {clip_length} s must be a multiple of sample_length {sample_length} s "
+            f"and divide the {total_length}-s blocks"
+        )
+
+
+def clip_scores(
+    model_name: str, results: dict, sample_length: int, clip_length: int, weights, run: dict | None = None
+) -> dict:
+    """The metrics.json of a model: its first list (the testing list) and `other_lists`."""
+    scores = {}
+    for name, (list_path, logits, labels) in results.items():
+        scores[name] = {"list": list_path, **clip_metrics(logits, labels, clip_length // sample_length)}
+        log.info(
+            "%s on %s: frame accuracy %.4f, clip accuracy %.4f over %d clips",
+            model_name,
+            list_path,
+            scores[name]["frame_accuracy"],
+            scores[name]["clip_accuracy"],
+            scores[name]["clips"],
+        )
+    first, *others = scores
+    return {
+        "model": model_name,
+        **(run or {}),
+        "weights": os.fspath(weights),
+        "sample_length": sample_length,
+        "clip_length": clip_length,
+        **scores[first],
+        "other_lists": {name: scores[name] for name in others},
+    }
+
+
 def evaluate(
     options: TrainingOptions,
     pipeline_options,
@@ -524,49 +627,28 @@ def evaluate(
     other locations); `run` (split, teacher, lambda...) is copied in so that the file says
     what it measures.
     """
-    from avdistill import records
     from avdistill.models import build_model
-    from avdistill.pipeline import make_dataset
 
     length = pipeline_options.sample_length
-    if clip_length % length or pipeline_options.total_length % clip_length:
-        raise ValueError(
-            f"clip_length {clip_length} s must be a multiple of sample_length {length} s "
-            f"and divide the {pipeline_options.total_length}-s blocks"
-        )
+    check_clip_length(clip_length, length, pipeline_options.total_length)  # fails before any work
     configure_tensorflow(pipeline_options.seed, options.threads)
     model = build_model(options.model, length, pipeline_options.video_crop_size, options.trainable)
     # No batch_norm_decay: inference reads the moving averages, whatever their decay was.
     load_weights(model, weights)
-    inputs = model_inputs(options.model)
-    modalities = model_modalities(options.model)
+    lists = {"testing": list_path, **(other_lists or {})}
+    results = list_logits(model, options.model, pipeline_options, roots, lists)
+    metrics = clip_scores(options.model, results, length, clip_length, weights, run)
+    write_text_atomic(metrics_out, json.dumps(metrics, indent=1) + "\n")
+    return metrics
 
-    def score(path) -> dict:
-        dataset = make_dataset(path, roots, inputs, False, pipeline_options)
-        with records.diagnose_errors(
-            record_paths([path], roots, modalities, pipeline_options.total_length), modalities
-        ):
-            logits, labels = predict_logits(model, dataset, inputs)
-        result = {"list": os.fspath(path), **clip_metrics(logits, labels, clip_length // length)}
-        log.info(
-            "%s on %s: frame accuracy %.4f, clip accuracy %.4f over %d clips",
-            options.model,
-            path,
-            result["frame_accuracy"],
-            result["clip_accuracy"],
-            result["clips"],
-        )
-        return result
 
-    metrics = {
-        "model": options.model,
-        **(run or {}),
-        "weights": os.fspath(weights),
-        "sample_length": length,
-        "clip_length": clip_length,
-        **score(list_path),
-        "other_lists": {name: score(path) for name, path in (other_lists or {}).items()},
-    }
+def score_test_logits(
+    model_name: str, test_logits: str | Path, weights, metrics_out: str | Path, clip_length: int, run: dict | None
+) -> dict:
+    """The test job: metrics.json from the window logits its training job wrote."""
+    sample_length, total_length, results = read_test_logits(test_logits)
+    check_clip_length(clip_length, sample_length, total_length)
+    metrics = clip_scores(model_name, results, sample_length, clip_length, weights, run)
     write_text_atomic(metrics_out, json.dumps(metrics, indent=1) + "\n")
     return metrics
 

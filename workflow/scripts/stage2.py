@@ -36,6 +36,8 @@ with log_to(snakemake.log[0]):
             work_dir=snakemake.params.work_dir,
             weights_out=snakemake.output.weights,
             history_out=snakemake.output.history,
+            test_lists=snakemake.params.test_lists,
+            test_logits_out=snakemake.output.test_logits,
         )
         write_provenance(
             snakemake.output.provenance,

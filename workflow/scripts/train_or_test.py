@@ -1,21 +1,22 @@
-# train_stage1 trains a network from labels; test_stage1 and test_stage2 test best weights.
+# train_stage1 trains a network from labels and predicts its test lists; test_stage1 and
+# test_stage2 score those predictions per clip.
 from avdistill.logs import log_to
 
 with log_to(snakemake.log[0]):
     # Imported inside the log: TensorFlow prints as it loads.
     from avdistill.provenance import write_provenance
-    from avdistill.training import evaluate, job_options, train
+    from avdistill.training import job_options, score_test_logits, train
 
-    options, pipeline_options = job_options(
-        snakemake.wildcards.model,
-        snakemake.params.settings,
-        snakemake.params.loader,
-        snakemake.params.seed,
-        snakemake.threads,
-        snakemake.params.stats_dir,
-        init_file=snakemake.params.init_file,
-    )
     if snakemake.rule == "train_stage1":
+        options, pipeline_options = job_options(
+            snakemake.wildcards.model,
+            snakemake.params.settings,
+            snakemake.params.loader,
+            snakemake.params.seed,
+            snakemake.threads,
+            snakemake.params.stats_dir,
+            init_file=snakemake.params.init_file,
+        )
         train(
             options,
             pipeline_options,
@@ -26,6 +27,8 @@ with log_to(snakemake.log[0]):
             weights_out=snakemake.output.weights,
             history_out=snakemake.output.history,
             testing_list=snakemake.input.testing,
+            test_lists=snakemake.params.test_lists,
+            test_logits_out=snakemake.output.test_logits,
         )
         write_provenance(
             snakemake.output.provenance,
@@ -37,14 +40,11 @@ with log_to(snakemake.log[0]):
             snakemake.params.invocation,
         )
     else:
-        evaluate(
-            options,
-            pipeline_options,
-            weights=snakemake.input.weights,
-            list_path=snakemake.input.testing,
-            roots=snakemake.params.roots,
-            metrics_out=snakemake.output.metrics,
-            clip_length=snakemake.params.clip_length,
-            other_lists=snakemake.params.other_lists,
-            run=snakemake.params.run,
+        score_test_logits(
+            snakemake.wildcards.model,
+            snakemake.input.test_logits,
+            snakemake.input.weights,
+            snakemake.output.metrics,
+            snakemake.params.clip_length,
+            snakemake.params.run,
         )
