@@ -25,6 +25,20 @@ include: "rules/stage2.smk"
 include: "rules/tables.smk"
 
 
+# Jobs that are quick, or need the internet (downloads: compute nodes often have none), run
+# in the Snakemake process itself under a cluster executor, never through sbatch.
+localrules:
+    all,
+    download,
+    split_lists,
+    location_dataset_list,
+    tfrecords,
+    test_stage1,
+    test_stage2,
+    tables,
+    figures,
+
+
 onstart:
     write_invocation()
 
