@@ -263,3 +263,77 @@ def test_nan_loss_stops_and_keeps_the_best_weights(tiny_records, tiny_lists, tmp
         _train(tiny_records, tiny_lists, out, epochs=1, learning_rate=1e38)
     assert (out / "state/best.weights.npz").read_bytes() == best
     assert (out / "model.weights.npz").exists()  # the earlier run's output, untouched
+
+
+MIRRORED = """
+import json, logging, sys
+from pathlib import Path
+
+import tensorflow as tf
+
+# Two logical CPU devices stand in for two GPUs (set before TensorFlow starts).
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+
+from avdistill.pipeline import PipelineOptions
+from avdistill.training import TrainingOptions, train
+
+root, lists, out = (Path(a) for a in sys.argv[1:4])
+losses = {}
+for distribute in ("none", "mirrored"):
+    options = TrainingOptions("dualcamnet", learning_rate=1e-3, epochs=2, distribute=distribute)
+    pipeline = PipelineOptions(sample_length=1, number_of_crops=2, batch_size=8, seed=3)
+    run = out / distribute
+    state = train(
+        options, pipeline, lists / "training.txt", lists / "validation.txt", {"acoustic": root},
+        run / "state", run / "model.weights.npz", run / "history.csv",
+        test_lists={"testing": lists / "testing.txt"}, test_logits_out=run / "test_logits.npz",
+    )
+    losses[distribute] = [row["loss"] for row in state["history"]]
+
+# Stage 2: two steps of the Distiller on fixed random inputs, with each strategy.
+import keras
+import numpy as np
+from avdistill.distillation import make_distiller
+from avdistill.models import build_model
+from avdistill.training import distribution_strategy
+
+rng = np.random.default_rng(0)
+x = rng.normal(size=(16, 12, 36, 48, 12)).astype("float32")
+labels = np.eye(14, dtype="float32")[rng.integers(0, 14, 16)]
+teacher = rng.normal(size=(16, 14)).astype("float32")
+for distribute in ("none", "mirrored"):
+    keras.utils.set_random_seed(3)
+    with distribution_strategy(distribute).scope():
+        student = build_model("dualcamnet", 1)
+        mean_over_frames = keras.Model(student.input, keras.ops.mean(student.output, axis=1))
+        distiller = make_distiller(mean_over_frames, 0.5, 2.0, 1e-3)
+        data = tf.data.Dataset.from_tensor_slices((x, (labels, teacher))).batch(8)
+        history = distiller.fit(data, epochs=2, verbose=0, shuffle=False)
+    losses["distill_" + distribute] = [float(v) for v in history.history["loss"]]
+print(json.dumps(losses))
+"""
+
+
+def test_mirrored_strategy_trains_over_every_device(tiny_records, tiny_lists, tmp_path):
+    """`distribute: mirrored` splits each batch over the job's devices (two logical CPUs
+    here, GPUs on a cluster) and trains to the same loss as one device: the gradients of
+    the replicas are summed, not counted twice."""
+    result = subprocess.run(
+        [sys.executable, "-c", MIRRORED, str(tiny_records["acoustic"]), str(tiny_lists), str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "MirroredStrategy over 2 replicas" in result.stderr
+    losses = json.loads(result.stdout.strip().splitlines()[-1])
+    # The second epoch's loss follows the first epoch's updates: summed-twice gradients would
+    # move it far off. Equal up to float summation order, not bit for bit.
+    assert losses["mirrored"][0] == pytest.approx(losses["none"][0], rel=1e-4)
+    assert losses["mirrored"][1] == pytest.approx(losses["none"][1], rel=1e-3)
+    # The same for the Distiller's own train_step.
+    assert losses["distill_mirrored"][0] == pytest.approx(losses["distill_none"][0], rel=1e-4)
+    assert losses["distill_mirrored"][1] == pytest.approx(losses["distill_none"][1], rel=1e-3)
+    assert (tmp_path / "mirrored" / "model.weights.npz").exists()
+    assert (tmp_path / "mirrored" / "test_logits.npz").exists()

@@ -87,8 +87,11 @@ def _keras_model_class():
             x, labels, teacher_logits = self._unpack(data)
             with tf.GradientTape() as tape:
                 loss, student_logits = self._loss(x, labels, teacher_logits, training=True)
+                # Under MirroredStrategy each replica's gradients are summed: scale its
+                # batch-mean loss by 1/replicas, as Keras' own train_step does.
+                scaled = loss / tf.distribute.get_strategy().num_replicas_in_sync
             variables = self.student.trainable_variables
-            self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+            self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables, strict=True))
             return self._update_metrics(loss, labels, student_logits)
 
         def test_step(self, data):
@@ -238,6 +241,7 @@ def distill(
     from avdistill.training import (
         build,
         configure_tensorflow,
+        distribution_strategy,
         fit_epochs,
         model_inputs,
         model_modalities,
@@ -246,43 +250,44 @@ def distill(
     )
 
     configure_tensorflow(pipeline_options.seed, options.student.threads)
-    student = build(options.student, pipeline_options)
-    distiller = make_distiller(student, options.lambda_value, options.temperature, options.student.learning_rate)
-    inputs, modalities = model_inputs(options.student.model), model_modalities(options.student.model)
-    tables = {path: teacher_table(teacher_logits, path, NUM_ACTIONS) for path in (training_list, validation_list)}
-    log.info(
-        "distilling %s from %s: lambda %s, temperature %s",
-        options.student.model,
-        options.teacher,
-        options.lambda_value,
-        options.temperature,
-    )
-
-    def epoch_data(list_path, training: bool, epoch: int = 0):
-        dataset = make_dataset(
-            list_path, roots, inputs, training, pipeline_options, epoch, teacher_logits=tables[list_path]
+    with distribution_strategy(options.student.distribute).scope():
+        student = build(options.student, pipeline_options)
+        distiller = make_distiller(student, options.lambda_value, options.temperature, options.student.learning_rate)
+        inputs, modalities = model_inputs(options.student.model), model_modalities(options.student.model)
+        tables = {path: teacher_table(teacher_logits, path, NUM_ACTIONS) for path in (training_list, validation_list)}
+        log.info(
+            "distilling %s from %s: lambda %s, temperature %s",
+            options.student.model,
+            options.teacher,
+            options.lambda_value,
+            options.temperature,
         )
-        return dataset.map(lambda batch: (batch[inputs[0]], (batch["action"], batch["teacher_logits"])))
 
-    state = fit_epochs(
-        distiller,
-        student,
-        fingerprint=options.fingerprint(pipeline_options, training_list, teacher_logits),
-        epoch_data=epoch_data,
-        epochs=options.student.epochs,
-        pipeline_options=pipeline_options,
-        lists=(training_list, validation_list),
-        paths=record_paths([training_list, validation_list], roots, modalities, pipeline_options.total_length),
-        modalities=modalities,
-        work_dir=work_dir,
-        weights_out=weights_out,
-        history_out=history_out,
-    )
-    if test_logits_out is not None:
-        predict_test_lists(
-            student, options.student.model, pipeline_options, weights_out, roots, test_lists, test_logits_out
+        def epoch_data(list_path, training: bool, epoch: int = 0):
+            dataset = make_dataset(
+                list_path, roots, inputs, training, pipeline_options, epoch, teacher_logits=tables[list_path]
+            )
+            return dataset.map(lambda batch: (batch[inputs[0]], (batch["action"], batch["teacher_logits"])))
+
+        state = fit_epochs(
+            distiller,
+            student,
+            fingerprint=options.fingerprint(pipeline_options, training_list, teacher_logits),
+            epoch_data=epoch_data,
+            epochs=options.student.epochs,
+            pipeline_options=pipeline_options,
+            lists=(training_list, validation_list),
+            paths=record_paths([training_list, validation_list], roots, modalities, pipeline_options.total_length),
+            modalities=modalities,
+            work_dir=work_dir,
+            weights_out=weights_out,
+            history_out=history_out,
         )
-    return state
+        if test_logits_out is not None:
+            predict_test_lists(
+                student, options.student.model, pipeline_options, weights_out, roots, test_lists, test_logits_out
+            )
+        return state
 
 
 # --- from the workflow's configuration -------------------------------------------------

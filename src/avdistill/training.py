@@ -76,6 +76,7 @@ class TrainingOptions:
     init_from: str = "checkpoint"  # what `init` is: a checkpoint of this model, or PRETRAINED_INIT's
     trainable: str = "original"  # "all" trains the variables the original kept frozen
     batch_norm_decay: float | None = None  # None: the original's decay of each batch norm
+    distribute: str = "none"  # "mirrored": tf.distribute.MirroredStrategy over the job's GPUs
     threads: int = 0  # intra-op threads; 0: TensorFlow's default
 
     def fingerprint(self, pipeline_options, training_list: str | Path) -> str:
@@ -163,6 +164,29 @@ def configure_tensorflow(seed: int, threads: int = 0) -> None:
             pass
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
+    # No device is chosen here: TensorFlow takes the GPUs it sees, which under SLURM are
+    # the ones allocated to the job (CUDA_VISIBLE_DEVICES).
+    gpus = tf.config.list_physical_devices("GPU")
+    log.info("devices: %s", ", ".join(d.name for d in gpus) if gpus else "CPU only")
+
+
+DISTRIBUTE = ("none", "mirrored")
+
+
+def distribution_strategy(name: str):
+    """The tf.distribute strategy a job trains under: the default one (a single device), or
+    MirroredStrategy over every visible GPU; without GPUs, over every logical CPU device (one,
+    unless a test configured more)."""
+    import tensorflow as tf
+
+    if name not in DISTRIBUTE:
+        raise ValueError(f"distribute must be one of {DISTRIBUTE}, got {name!r}")
+    if name == "none":
+        return tf.distribute.get_strategy()
+    devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    strategy = tf.distribute.MirroredStrategy([d.name for d in devices])
+    log.info("MirroredStrategy over %d replicas: %s", strategy.num_replicas_in_sync, [d.name for d in devices])
+    return strategy
 
 
 def model_inputs(model_name: str) -> list[str]:
@@ -324,7 +348,6 @@ def train(
         (`write_test_logits`), predicted here while the network is in memory.
     Returns the final state as a dict (best epoch, accuracy, history).
     """
-    from avdistill.pipeline import make_dataset
 
     check_lists(
         [training_list, validation_list, testing_list, *(test_lists or {}).values()],
@@ -332,6 +355,35 @@ def train(
         pipeline_options.total_length,
     )
     configure_tensorflow(pipeline_options.seed, options.threads)
+    with distribution_strategy(options.distribute).scope():
+        return _train(
+            options,
+            pipeline_options,
+            training_list,
+            validation_list,
+            roots,
+            work_dir,
+            weights_out,
+            history_out,
+            test_lists,
+            test_logits_out,
+        )
+
+
+def _train(
+    options,
+    pipeline_options,
+    training_list,
+    validation_list,
+    roots,
+    work_dir,
+    weights_out,
+    history_out,
+    test_lists,
+    test_logits_out,
+) -> dict:
+    from avdistill.pipeline import make_dataset
+
     model = build(options, pipeline_options)
     inputs = model_inputs(options.model)
     frames = _frames_per_sample(model)
@@ -690,6 +742,7 @@ def job_options(
         init_from=init_from,
         trainable=settings.get("trainable", "original"),
         batch_norm_decay=settings.get("batch_norm_decay"),
+        distribute=settings.get("distribute", "none"),
         threads=threads,
     )
     pipeline_options = PipelineOptions(
