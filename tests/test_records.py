@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
+
 import cv2
 import numpy as np
+import pytest
 import scipy.io
 import tensorflow as tf
 
 from avdistill import records
 from avdistill.convert import convert_dataset
+from avdistill.errors import DataError
 
 
 def original_writer(path, action, location, subject, acoustic=None, audio=None, video=None):
@@ -166,3 +170,27 @@ def test_conversion_does_not_load_tensorflow(tiny_raw, tmp_path):
         tmp_path / "Location_01/Subject_01/Action_001/Data_001.tfrecord", ["acoustic", "audio", "video"]
     )
     assert record["acoustic_images"].shape == (12, 36, 48, 12) and record["location"] == 0
+
+
+def test_a_location_is_converted_all_or_nothing(tiny_raw, tiny_records, tmp_path):
+    """The workflow's unit (one modality, one location) appears only when complete, with
+    the same records as a whole-dataset conversion; a failure leaves no folder behind."""
+    from avdistill.convert import convert_location
+
+    out = tmp_path / "audio" / "Location_02"
+    convert_location(tiny_raw, out, "audio", 2)
+    expected = sorted(
+        p.relative_to(tiny_records["audio"] / "Location_02")
+        for p in (tiny_records["audio"] / "Location_02").rglob("*.tfrecord")
+    )
+    assert sorted(p.relative_to(out) for p in out.rglob("*.tfrecord")) == expected and expected
+    for path in expected:
+        assert (out / path).read_bytes() == (tiny_records["audio"] / "Location_02" / path).read_bytes()
+    assert [p.name for p in out.parent.iterdir()] == ["Location_02"]  # no staging left
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_raw, broken)
+    next((broken / "sync" / "Location_02").rglob("A_000003.npy")).write_bytes(b"not numpy")
+    with pytest.raises(DataError):
+        convert_location(broken, tmp_path / "bad" / "Location_02", "audio", 2)
+    assert not (tmp_path / "bad" / "Location_02").exists()
+    assert list((tmp_path / "bad").iterdir()) == []

@@ -25,6 +25,7 @@ import numpy as np
 from avdistill import raw
 from avdistill.constants import FRAMES_PER_SECOND, MIN_SECONDS
 from avdistill.errors import DataError
+from avdistill.fileio import atomic_directory
 from avdistill.parallel import process_pool
 
 log = logging.getLogger(__name__)
@@ -147,4 +148,26 @@ def convert_dataset(
         report.records_per_second,
         report.megabytes_per_second,
     )
+    return report
+
+
+def convert_location(
+    dataset_root: str | Path, out_dir: str | Path, modality: str, location: int, jobs: int = 1
+) -> ConversionReport:
+    """One modality of one location into `out_dir` (.../Location_LL), all or nothing.
+
+    The records are written into a staging folder beside `out_dir` and renamed into place
+    when every one is complete, so a job killed mid-way (a scheduler's time limit) never
+    leaves a folder that looks converted.
+    """
+    dataset_root, out_dir = Path(dataset_root), Path(out_dir)
+    with atomic_directory(out_dir) as staging:
+        report = convert_dataset(
+            dataset_root / "matfiles", dataset_root / "sync", staging, [modality], [location], jobs
+        )
+        nested = staging / f"Location_{location:02d}"
+        if nested.is_dir():
+            for child in nested.iterdir():
+                child.rename(staging / child.name)
+            nested.rmdir()
     return report
