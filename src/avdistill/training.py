@@ -348,6 +348,7 @@ def train(
         (`write_test_logits`), predicted here while the network is in memory.
     Returns the final state as a dict (best epoch, accuracy, history).
     """
+    from avdistill.pipeline import make_dataset
 
     check_lists(
         [training_list, validation_list, testing_list, *(test_lists or {}).values()],
@@ -356,61 +357,33 @@ def train(
     )
     configure_tensorflow(pipeline_options.seed, options.threads)
     with distribution_strategy(options.distribute).scope():
-        return _train(
-            options,
-            pipeline_options,
-            training_list,
-            validation_list,
-            roots,
-            work_dir,
-            weights_out,
-            history_out,
-            test_lists,
-            test_logits_out,
+        model = build(options, pipeline_options)
+        inputs = model_inputs(options.model)
+        frames = _frames_per_sample(model)
+
+        def epoch_data(list_path, training: bool, epoch: int = 0):
+            dataset = make_dataset(list_path, roots, inputs, training, pipeline_options, epoch)
+            return _examples(dataset, inputs, frames)
+
+        state = fit_epochs(
+            model,
+            model,
+            fingerprint=options.fingerprint(pipeline_options, training_list),
+            epoch_data=epoch_data,
+            epochs=options.epochs,
+            pipeline_options=pipeline_options,
+            lists=(training_list, validation_list),
+            paths=record_paths(
+                [training_list, validation_list], roots, model_modalities(options.model), pipeline_options.total_length
+            ),
+            modalities=model_modalities(options.model),
+            work_dir=work_dir,
+            weights_out=weights_out,
+            history_out=history_out,
         )
-
-
-def _train(
-    options,
-    pipeline_options,
-    training_list,
-    validation_list,
-    roots,
-    work_dir,
-    weights_out,
-    history_out,
-    test_lists,
-    test_logits_out,
-) -> dict:
-    from avdistill.pipeline import make_dataset
-
-    model = build(options, pipeline_options)
-    inputs = model_inputs(options.model)
-    frames = _frames_per_sample(model)
-
-    def epoch_data(list_path, training: bool, epoch: int = 0):
-        dataset = make_dataset(list_path, roots, inputs, training, pipeline_options, epoch)
-        return _examples(dataset, inputs, frames)
-
-    state = fit_epochs(
-        model,
-        model,
-        fingerprint=options.fingerprint(pipeline_options, training_list),
-        epoch_data=epoch_data,
-        epochs=options.epochs,
-        pipeline_options=pipeline_options,
-        lists=(training_list, validation_list),
-        paths=record_paths(
-            [training_list, validation_list], roots, model_modalities(options.model), pipeline_options.total_length
-        ),
-        modalities=model_modalities(options.model),
-        work_dir=work_dir,
-        weights_out=weights_out,
-        history_out=history_out,
-    )
-    if test_logits_out is not None:
-        predict_test_lists(model, options.model, pipeline_options, weights_out, roots, test_lists, test_logits_out)
-    return state
+        if test_logits_out is not None:
+            predict_test_lists(model, options.model, pipeline_options, weights_out, roots, test_lists, test_logits_out)
+        return state
 
 
 def predict_test_lists(model, model_name: str, pipeline_options, weights, roots, lists: dict, out) -> None:
