@@ -105,16 +105,14 @@ def slurm_run(cluster, tmp_path_factory):
 
 
 def submitted(output: str) -> dict[str, list[str]]:
-    """rule -> SLURM job ids, from Snakemake's log of a SLURM run."""
+    """rule -> SLURM job ids, from Snakemake's log of a SLURM run.
+
+    The rule is read from the SLURM log path of the same line (slurm_logs/rule_<name>/...):
+    Snakemake's output interleaves jobs, so the last `rule ...:` header may be another's.
+    """
     jobs: dict[str, list[str]] = {}
-    rule = None
-    for line in output.splitlines():
-        match = re.match(r"\s*(?:local)?rule (\w+):", line)
-        if match:
-            rule = match.group(1)
-        match = re.search(r"submitted with SLURM jobid (\d+)", line)
-        if match:
-            jobs.setdefault(rule, []).append(match.group(1))
+    for match in re.finditer(r"submitted with SLURM jobid (\d+) \(log: \S*/slurm_logs/rule_(\w+)/", output):
+        jobs.setdefault(match.group(2), []).append(match.group(1))
     return jobs
 
 
