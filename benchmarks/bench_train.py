@@ -1,15 +1,24 @@
-"""Training-step benchmark of every stage-1 network (issue 3).
+"""Training-step benchmark of every stage-1 network, with a per-layer breakdown (issues 3, 13).
 
-    python benchmarks/bench_train.py [--steps 5] [--threads 0]
+    python benchmarks/bench_train.py [--threads 1 2] [--steps 5] [--models dualcamnet ...]
 
-For each model: samples/s of the Keras training step on random inputs of the paper's
-shapes (batch 32; the ResNet-50s also at the default config's 64-pixel crops, and at 224
-with a smaller batch), the step's FLOPs (TensorFlow's profiler on the forward graph, x3
-for the backward pass of fully trained models, x1 plus the head for the frozen ResNet
-backbones), and that rate as a fraction of this machine's measured dense float32 matmul
-FLOP/s. For DualCamNet and HearNet it also reports whether the input pipeline
-(`bench_data.json`) delivers at least twice what training consumes. Writes
-`bench_train.json` next to this file.
+For each thread count (a fresh process each: TensorFlow sizes its pools once), and each
+model: samples/s of the Keras training step on random inputs of the paper's shapes (batch
+32; the ResNet-50s also at the default config's small crops, and at 224 with a smaller
+batch), the step's FLOPs (TensorFlow's profiler on the forward graph, x3 for the backward
+pass of fully trained models, x1 for the frozen ResNet backbones), and that rate as a
+fraction of this machine's dense float32 matmul FLOP/s measured in the same process with
+the same threads. Ops are deterministic, as in the workflow's jobs.
+
+The per-layer breakdown times each layer alone on its real input (captured from a forward
+pass), forward and backward (gradients of its inputs and weights; forward only below the
+frozen ResNet backbones' logits), and lists the slowest (`top_layers`) with their share of
+the summed layer time. A layer far from the matmul rate shows there first.
+
+The JSON (`bench_train.json` next to this file) starts with the machine: CPU model, vector
+extensions and TensorFlow's oneDNN setting. To see what an AVX2 laptop sees on a CPU with
+AVX-512 or AMX, run with `ONEDNN_MAX_CPU_ISA=AVX2`; `TF_ENABLE_ONEDNN_OPTS=0` measures
+TensorFlow's own (Eigen) kernels. `--out` names another JSON for such runs.
 """
 
 from __future__ import annotations
@@ -17,35 +26,56 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "src"))
+
+from machine import machine_info  # noqa: E402
+
+# (model, sample_length, crop, batch)
+CASES = [
+    ("dualcamnet", 1, None, 32),
+    ("hearnet", 5, None, 32),
+    ("soundnet5", 5, None, 32),
+    ("resnet50", 1, 32, 16),
+    ("temporal_resnet50", 1, 32, 16),
+    ("resnet50", 1, 224, 2),
+    ("temporal_resnet50", 1, 224, 4),
+]
 
 
-def matmul_flops(n: int = 2048, repeats: int = 20) -> float:
-    """Dense float32 matmul FLOP/s of this machine (TensorFlow, all threads)."""
+def matmul_flops(n: int = 2048, repeats: int = 10) -> float:
+    """Dense float32 matmul FLOP/s of this process's thread pools (TensorFlow): the better of
+    one matmul and two independent ones, which the inter-op pool (2 threads in a job, see
+    `configure_tensorflow`) runs side by side as it does a step's independent gradients."""
     import tensorflow as tf
 
     a = tf.random.normal([n, n])
     b = tf.random.normal([n, n])
-    step = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
-    step()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        step().numpy()
-    return 2 * n**3 * repeats / (time.perf_counter() - start)
+    best = 0.0
+    for count in (1, 2):
+        step = tf.function(lambda count=count: tf.add_n([tf.reduce_sum(tf.matmul(a + i, b)) for i in range(count)]))
+        step()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            step().numpy()
+        best = max(best, 2 * n**3 * count * repeats / (time.perf_counter() - start))
+    return best
 
 
-def forward_flops(model, batch_shape: dict) -> float:
+def forward_flops(model, batch_shape: tuple) -> float:
     """FLOPs of one forward pass, counted by TensorFlow's profiler on the traced graph."""
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    specs = {name: tf.TensorSpec(shape, tf.float32) for name, shape in batch_shape.items()}
-    single = len(specs) == 1
     function = tf.function(lambda x: model(x, training=False))
-    concrete = function.get_concrete_function(next(iter(specs.values())) if single else specs)
+    concrete = function.get_concrete_function(tf.TensorSpec(batch_shape, tf.float32))
     frozen = convert_variables_to_constants_v2(concrete)
     options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     options["output"] = "none"
@@ -62,67 +92,38 @@ def step_rate(model, inputs, labels, steps: int) -> float:
     return steps * labels.shape[0] / (time.perf_counter() - start)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per model (default: 5)")
-    parser.add_argument("--threads", type=int, default=0, help="intra-op threads (default: TensorFlow's)")
-    args = parser.parse_args()
-
-    import numpy as np
+def layer_times(model, inputs, fully_trained: bool, repeats: int = 3) -> list[tuple[str, str, float]]:
+    """(layer, class, seconds) of each layer's forward + backward on its real input."""
+    import keras
     import tensorflow as tf
 
-    from avdistill.pipeline import PipelineOptions
-    from avdistill.training import TrainingOptions, build
+    timed = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    structure = [layer.input for layer in timed]
+    flat = keras.tree.flatten(structure)
+    probe = keras.Model(model.inputs, flat)
+    values = keras.tree.pack_sequence_as(structure, [tf.convert_to_tensor(v) for v in probe(inputs)])
+    rows = []
+    for layer, value in zip(timed, values, strict=True):
+        weights = list(layer.trainable_weights)
 
-    if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    peak = matmul_flops()
-    print(f"dense float32 matmul: {peak / 1e9:.1f} GFLOP/s")
-    cases = [
-        ("dualcamnet", 1, 224, 32),
-        ("hearnet", 5, 224, 32),
-        ("soundnet5", 5, 224, 32),
-        ("resnet50", 1, 64, 32),
-        ("temporal_resnet50", 1, 64, 32),
-        ("resnet50", 1, 224, 2),
-        ("temporal_resnet50", 1, 224, 8),
-    ]
-    pipelines_file = Path(__file__).with_name("bench_data.json")
-    pipelines = json.loads(pipelines_file.read_text())["pipelines"] if pipelines_file.exists() else {}
-    results = {"machine": {"cpus": os.cpu_count(), "matmul_GFLOP_per_s": round(peak / 1e9, 1)}, "models": []}
-    rng = np.random.default_rng(0)
-    for name, length, crop, batch in cases:
-        options = TrainingOptions(name, learning_rate=1e-4, epochs=1)
-        model = build(options, PipelineOptions(sample_length=length, video_crop_size=crop, batch_size=batch))
-        shape = tuple(model.input.shape[1:])
-        inputs = rng.normal(size=(batch, *shape)).astype(np.float32)
-        output = tuple(model.output.shape[1:])
-        labels = np.eye(14, dtype=np.float32)[rng.integers(0, 14, size=(batch, *output[:-1]))]
-        rate = step_rate(model, inputs, labels, args.steps)
-        forward = forward_flops(model, {model.input.name: (batch, *shape)}) / batch
-        trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
-        # Backward costs about twice the forward for every trained layer; the frozen
-        # ResNet backbones need no gradient below their logits.
-        step_flops = forward * (3 if trainable == model.count_params() - _moving(model) else 1)
-        fraction = rate * step_flops / peak
-        row = {
-            "model": name,
-            "crop": crop if "resnet" in name else None,
-            "batch": batch,
-            "samples_per_s": round(rate, 2),
-            "forward_GFLOP_per_sample": round(forward / 1e9, 3),
-            "step_GFLOP_per_sample": round(step_flops / 1e9, 3),
-            "fraction_of_matmul_peak": round(fraction, 3),
-        }
-        if name in ("dualcamnet", "hearnet") and name in pipelines:
-            delivered = pipelines[name]["samples_per_s"]
-            row["pipeline_samples_per_s"] = delivered
-            row["pipeline_over_training"] = round(delivered / rate, 1)
-        results["models"].append(row)
-        print(json.dumps(row))
-    out = Path(__file__).with_name("bench_train.json")
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {out}")
+        @tf.function
+        def forward_backward(x, layer=layer, weights=weights):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = layer(x, training=True)
+                loss = tf.reduce_sum(tf.cast(y, tf.float32))
+            sources = ([x] if fully_trained else []) + weights
+            return tape.gradient(loss, sources) if sources else y
+
+        forward_backward(value)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            out = forward_backward(value)
+            keras.tree.map_structure(lambda t: t.numpy() if t is not None else None, out)
+            times.append(time.perf_counter() - start)
+        rows.append((layer.name, type(layer).__name__, sorted(times)[len(times) // 2]))
+    return rows
 
 
 def _moving(model) -> int:
@@ -130,6 +131,81 @@ def _moving(model) -> int:
     import numpy as np
 
     return sum(int(np.prod(v.shape)) for v in model.non_trainable_weights if "moving" in v.path)
+
+
+def run_one(threads: int, steps: int, models: list[str], top: int) -> dict:
+    """Every case in this process, with `threads` intra-op threads."""
+    import keras
+    import numpy as np
+
+    from avdistill.pipeline import PipelineOptions
+    from avdistill.training import TrainingOptions, build, configure_tensorflow
+
+    configure_tensorflow(seed=0, threads=threads)
+    peak = matmul_flops()
+    print(f"threads {threads}: dense float32 matmul {peak / 1e9:.1f} GFLOP/s", file=sys.stderr)
+    rows = []
+    rng = np.random.default_rng(0)
+    for name, length, crop, batch in CASES:
+        if name not in models:
+            continue
+        options = TrainingOptions(name, learning_rate=1e-4, epochs=1, trainable="original")
+        pipeline = PipelineOptions(sample_length=length, video_crop_size=crop or 32, batch_size=batch)
+        model = build(options, pipeline)
+        shape = tuple(model.input.shape[1:])
+        inputs = rng.normal(size=(batch, *shape)).astype(np.float32)
+        output = tuple(model.output.shape[1:])
+        labels = np.eye(14, dtype=np.float32)[rng.integers(0, 14, size=(batch, *output[:-1]))]
+        rate = step_rate(model, inputs, labels, steps)
+        forward = forward_flops(model, (batch, *shape)) / batch
+        trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+        fully_trained = trainable == model.count_params() - _moving(model)
+        # Backward costs about twice the forward for every trained layer; the frozen
+        # ResNet backbones need no gradient below their logits.
+        step_flops = forward * (3 if fully_trained else 1)
+        layers = layer_times(model, inputs, fully_trained)
+        total = sum(seconds for _, _, seconds in layers)
+        row = {
+            "model": name,
+            "crop": crop,
+            "batch": batch,
+            "samples_per_s": round(rate, 2),
+            "step_s": round(batch / rate, 4),
+            "forward_GFLOP_per_sample": round(forward / 1e9, 3),
+            "step_GFLOP_per_sample": round(step_flops / 1e9, 3),
+            "fraction_of_matmul_peak": round(rate * step_flops / peak, 3),
+            "layers_summed_s": round(total, 4),
+            "top_layers": [
+                {"layer": layer, "class": kind, "s": round(seconds, 4), "share": round(seconds / total, 3)}
+                for layer, kind, seconds in sorted(layers, key=lambda r: -r[2])[:top]
+            ],
+        }
+        rows.append(row)
+        print(json.dumps({k: v for k, v in row.items() if k != "top_layers"}), file=sys.stderr)
+        keras.backend.clear_session()
+    return {"threads": threads, "matmul_GFLOP_per_s": round(peak / 1e9, 1), "models": rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per model (default: 5)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="intra-op thread counts (default: 1 2)")
+    parser.add_argument("--models", nargs="+", default=sorted({case[0] for case in CASES}))
+    parser.add_argument("--top", type=int, default=5, help="slowest layers listed per model (default: 5)")
+    parser.add_argument("--out", type=Path, default=HERE / "bench_train.json")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:  # one thread count, JSON on stdout
+        print(json.dumps(run_one(args.threads[0], args.steps, args.models, args.top)))
+        return
+    runs = []
+    for threads in args.threads:
+        command = [sys.executable, __file__, "--worker", "--threads", str(threads), "--steps", str(args.steps)]
+        command += ["--top", str(args.top), "--models", *args.models]
+        runs.append(json.loads(subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout))
+    results = {"machine": machine_info(), "runs": runs}
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -81,6 +81,89 @@ class SplitFrames(layers.Layer):
         return {**super().get_config(), "frames": self.frames}
 
 
+class TemporalConv3D(layers.Conv3D):
+    """A (k x 1 x 1) SAME Conv3D over time, computed as the (k x 1) Conv2D it is.
+
+    DualCamNet's conv1 mixes each pixel's 12 coefficients over 7 neighbouring frames and
+    nothing across pixels. Folding the pixels into one axis ([N, T, H, W, C] ->
+    [N, T, H * W, C]) gives TensorFlow's 2-D kernels, twice as fast as its 3-D ones for the
+    same numbers (forward and both gradients, with and without oneDNN). The variables
+    keep Conv3D's names and shapes ([k, 1, 1, in, out]).
+    """
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        if self.kernel_size[1:] != (1, 1) or self.strides != (1, 1, 1) or self.data_format != "channels_last":
+            raise ValueError(f"{self.name}: TemporalConv3D needs a (k, 1, 1) kernel, stride 1 and channels_last")
+
+    def convolution_op(self, inputs, kernel):
+        _, time, rows, columns, channels = inputs.shape
+        pixels = keras.ops.reshape(inputs, (-1, time, rows * columns, channels))
+        outputs = keras.ops.conv(pixels, kernel[:, 0], strides=1, padding=self.padding)
+        return keras.ops.reshape(outputs, (-1, time, rows, columns, kernel.shape[-1]))
+
+
+class DenseConv2D(layers.Conv2D):
+    """A VALID Conv2D with a single output position: a dense layer in disguise.
+
+    The original wrote its fully connected layers as convolutions whose kernel covers the
+    whole input (DualCamNet's 9x12 `full1`, HearNet's 4x1 `conv4`, every 1x1 head layer
+    over a 1x1 map) and SoundNet5's `conv5` reads one window of its input. TensorFlow's CPU
+    convolution kernels, the gradients above all, are far from the matmul rate for such
+    shapes (without oneDNN the backward pass of `full1` alone took 7.5 s of a 7.7 s
+    step), so this layer computes the one output position as the matmul it is: the first
+    window of the input, flattened in (row, column, channel) order, times the kernel
+    reshaped to [rows * columns * channels, filters]. The variables (`kernel` of shape
+    [rows, columns, in, out], `bias`) and the layer's config are Conv2D's, so checkpoints,
+    converted weights and saved `.npz` files load unchanged.
+    """
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        rows, columns = input_shape[1:3]
+        output_shape = self.compute_output_shape(input_shape)[1:3]
+        if self.padding != "valid" or self.data_format != "channels_last" or tuple(output_shape) != (1, 1):
+            raise ValueError(
+                f"{self.name}: DenseConv2D needs VALID padding, channels_last and one output position; "
+                f"got padding {self.padding!r} over a {rows}x{columns} input (output {output_shape})"
+            )
+
+    def convolution_op(self, inputs, kernel):
+        rows, columns, channels, filters = kernel.shape
+        window = inputs[:, :rows, :columns, :]  # the only window a single output position reads
+        flat = keras.ops.reshape(window, (-1, rows * columns * channels))
+        outputs = keras.ops.matmul(flat, keras.ops.reshape(kernel, (rows * columns * channels, filters)))
+        return keras.ops.reshape(outputs, (-1, 1, 1, filters))
+
+
+class FramedConv2D(layers.Conv2D):
+    """A VALID (k x 1) Conv2D over a signal with few channels, computed as frames times kernel.
+
+    SoundNet5's conv1 slides a 64-tap kernel with stride 2 over the one-channel waveform.
+    With one input channel a convolution kernel has almost no work per loaded value, and
+    TensorFlow's CPU kernels ran it (forward and kernel gradient) at about 5 % of the
+    matmul rate: three quarters of the whole SoundNet5 step. Framing the signal
+    (`tf.signal.frame`: [B, L, 1, C] -> [B, L', k, 1, C]) turns it into one matmul of
+    [B * L', k * C] by [k * C, filters], the kernel in its own (k, 1, C) order. The
+    variables and config are Conv2D's, so SoundNet's converted weights load unchanged.
+    The frames cost k / stride times the input's memory (32 x for conv1), which is why
+    only this layer is computed this way.
+    """
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        if self.padding != "valid" or self.kernel_size[1] != 1 or self.strides[1] != 1 or input_shape[2] != 1:
+            raise ValueError(f"{self.name}: FramedConv2D needs a VALID (k x 1) kernel over a [B, L, 1, C] signal")
+
+    def convolution_op(self, inputs, kernel):
+        import tensorflow as tf
+
+        taps, _, channels, filters = kernel.shape
+        frames = tf.signal.frame(inputs[:, :, 0, :], taps, self.strides[0], axis=1)  # [B, L', k, C]
+        outputs = tf.matmul(tf.reshape(frames, (-1, taps * channels)), tf.reshape(kernel, (taps * channels, filters)))
+        return tf.reshape(outputs, (-1, tf.shape(frames)[1], 1, filters))
+
+
 def freeze_variables(model: keras.Model, keep: tuple[str, ...]) -> None:
     """Freeze every variable whose path does not start with one of `keep` (layer-name prefixes).
 
@@ -93,8 +176,8 @@ def freeze_variables(model: keras.Model, keep: tuple[str, ...]) -> None:
 
 def _shared_net(x, scope: str, num_classes: int = NUM_ACTIONS):
     """shared.py::shared_net: fc1 1000 1x1 ReLU and fc2 linear, truncated-normal(0.01), no L2."""
-    x = layers.Conv2D(1000, 1, activation="relu", kernel_initializer=_truncated_normal(0.01), name=f"{scope}.fc1")(x)
-    x = layers.Conv2D(num_classes, 1, kernel_initializer=_truncated_normal(0.01), name=f"{scope}.fc2")(x)
+    x = DenseConv2D(1000, 1, activation="relu", kernel_initializer=_truncated_normal(0.01), name=f"{scope}.fc1")(x)
+    x = DenseConv2D(num_classes, 1, kernel_initializer=_truncated_normal(0.01), name=f"{scope}.fc2")(x)
     return layers.Reshape((num_classes,), name=f"{scope}.squeeze")(x)
 
 
@@ -107,13 +190,13 @@ def _dualcamnet_features(acoustic_images, frames: int):
     x = layers.Reshape((frames // FRAMES_PER_SECOND, FRAMES_PER_SECOND, *ACOUSTIC_IMAGE_SHAPE))(acoustic_images)
     x = MergeFrames(name=f"{scope}.seconds")(x)  # [B*L, 12, 36, 48, 12]: one group per second
     # Temporal 7x1x1 convolution; SAME zero-pads time inside each 1-second group.
-    x = layers.Conv3D(12, (7, 1, 1), padding="same", activation="relu", name=f"{scope}.conv1")(x)
+    x = TemporalConv3D(12, (7, 1, 1), padding="same", activation="relu", name=f"{scope}.conv1")(x)
     x = MergeFrames(name=f"{scope}.frames")(x)  # [B*F, 36, 48, 12]
     x = layers.Conv2D(32, 5, padding="same", activation="relu", name=f"{scope}.conv2")(x)
     x = layers.MaxPool2D(2, 2, name=f"{scope}.pool2")(x)
     x = layers.Conv2D(64, 5, padding="same", activation="relu", name=f"{scope}.conv3")(x)
     x = layers.MaxPool2D(2, 2, name=f"{scope}.pool3")(x)
-    return layers.Conv2D(1024, (9, 12), activation="relu", name=f"{scope}.full1")(x)
+    return DenseConv2D(1024, (9, 12), activation="relu", name=f"{scope}.full1")(x)
 
 
 def dualcamnet(sample_length: int = 1) -> keras.Model:
@@ -147,8 +230,8 @@ def hearnet(sample_length: int = 5) -> keras.Model:
             filters, (kernel, 1), padding="same", activation="relu", kernel_regularizer=l2, name=f"{scope}.conv{index}"
         )(x)
         x = layers.MaxPool2D((5, 1), (5, 1), name=f"{scope}.pool{index}")(x)
-    x = layers.Conv2D(1024, (4, 1), activation="relu", kernel_regularizer=l2, name=f"{scope}.conv4")(x)
-    x = layers.Conv2D(1024, 1, activation="relu", kernel_regularizer=l2, name=f"{scope}.conv5")(x)
+    x = DenseConv2D(1024, (4, 1), activation="relu", kernel_regularizer=l2, name=f"{scope}.conv4")(x)
+    x = DenseConv2D(1024, 1, activation="relu", kernel_regularizer=l2, name=f"{scope}.conv5")(x)
     return keras.Model(spectrogram, _shared_net(x, scope), name="hearnet")
 
 
@@ -182,7 +265,10 @@ def soundnet5(sample_length: int = 5) -> keras.Model:
     x = layers.Reshape((samples, 1, 1))(waveform)
     for index, (filters, kernel, stride, pad, pool) in enumerate(SOUNDNET5_LAYERS, start=1):
         x = layers.ZeroPadding2D(((pad, pad), (0, 0)), name=f"{scope}.conv{index}.pad")(x)
-        x = layers.Conv2D(
+        # conv1 reads one channel: a matmul of the waveform's frames. conv5 has one output
+        # position (checked above): a dense layer over its first window.
+        conv = FramedConv2D if index == 1 else DenseConv2D if index == len(SOUNDNET5_LAYERS) else layers.Conv2D
+        x = conv(
             filters,
             (kernel, 1),
             strides=(stride, 1),
@@ -194,7 +280,7 @@ def soundnet5(sample_length: int = 5) -> keras.Model:
         x = layers.ReLU(name=f"{scope}.conv{index}.relu")(x)
         if pool:
             x = layers.MaxPool2D((pool, 1), (pool, 1), name=f"{scope}.pool{index}")(x)
-    x = layers.Conv2D(
+    x = DenseConv2D(
         1024,
         1,
         activation="relu",
@@ -306,7 +392,7 @@ def _resnet_v1_50(images, num_classes: int, weight_decay: float, temporal_frames
             name = f"{scope}.block{block}.unit_{unit}.bottleneck_v1"
             x = _bottleneck(x, depth, stride, name, l2, temporal_frames if unit == 2 else None)
     x = layers.GlobalAveragePooling2D(keepdims=True, name=f"{scope}.pool5")(x)
-    return layers.Conv2D(
+    return DenseConv2D(
         num_classes, 1, kernel_initializer=_he_truncated(), kernel_regularizer=l2, name=f"{scope}.logits"
     )(x)
 
