@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 TARGETS ?=
+# TensorFlow build: cpu (tensorflow-cpu) or gpu (tensorflow[and-cuda]); see pyproject.toml.
+TENSORFLOW ?= cpu
 
 .PHONY: run test lint clean
 
@@ -12,11 +14,11 @@ $(BIN)/activate:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e ".[$(TENSORFLOW)]"
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/activate
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -e ".[$(TENSORFLOW),test]"
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed

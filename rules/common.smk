@@ -16,6 +16,11 @@ LOCATIONS = (
     if config["dataset"]["source"] == "synthetic"
     else [1, 2, 3]
 )
+# The conda environment of the jobs that run TensorFlow: the CPU build, or the CUDA one.
+TENSORFLOW_ENV = {
+    "cpu": "../envs/avdistill.yaml",
+    "gpu": "../envs/avdistill-gpu.yaml",
+}[config["tensorflow"]]
 MODALITIES = config["tfrecords"]["modalities"]
 SPLITS = config["splits"]["names"]
 STAGE1_MODELS = config["stage1"]["models"]

@@ -26,7 +26,7 @@ rule train_stage1:
     benchmark:
         "results/benchmarks/stage1/{model}/{split}/train.tsv"
     conda:
-        "../envs/avdistill.yaml"
+        TENSORFLOW_ENV
     threads: model_threads
     resources:
         mem_mb=model_resource("mem_mb"),

@@ -17,7 +17,7 @@ rule teacher_logits:
     benchmark:
         "results/benchmarks/teacher_logits/{teacher}/{split}.tsv"
     conda:
-        "../envs/avdistill.yaml"
+        TENSORFLOW_ENV
     threads: teacher_setting(model_threads)
     resources:
         mem_mb=teacher_setting(model_resource("mem_mb")),
@@ -53,7 +53,7 @@ rule distill:
     benchmark:
         "results/benchmarks/stage2/{model}/from_{teacher}/{split}/lambda~{lambda_value}/T~{temperature}/distill.tsv"
     conda:
-        "../envs/avdistill.yaml"
+        TENSORFLOW_ENV
     threads: model_threads
     resources:
         mem_mb=model_resource("mem_mb"),

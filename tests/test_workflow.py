@@ -529,3 +529,26 @@ def test_html_report_holds_the_tables_and_figures(finished, tmp_path):
     names = zipfile.ZipFile(tmp_path / "report.zip").namelist()
     for item in ("table1.csv", "table2.csv", "table3.csv", "table1_accuracy.png", "acoustic_overlays.png"):
         assert any(name.endswith(item) for name in names), (item, names[:20])
+
+
+@pytest.mark.workflow
+def test_a_job_that_asks_for_a_gpu_fails_in_one_line_without_one(finished, tmp_path):
+    """A training job whose resources ask for a GPU, on a CPU-only TensorFlow (as here and in
+    CI), stops at once with one line that says why, and leaves no output behind."""
+    import shutil
+
+    workdir = tmp_path / "copy"
+    shutil.copytree(finished, workdir, symlinks=True)  # mtimes and Snakemake's records too
+    run = "results/stage1/hearnet/location_2"
+    models = {**TINY_CONFIG["models"], "hearnet": {**TINY_TRAINING, "resources": {"threads": 1, "gpu": 1}}}
+    result = snakemake(
+        workdir, "--cores", "1", "--forcerun", f"{run}/model.weights.npz", config={**TINY_CONFIG, "models": models}
+    )
+    assert result.returncode != 0
+    log = (workdir / "results/logs/stage1/hearnet/location_2/train.log").read_text()
+    lines = [line for line in log.splitlines() if "asks for 1 GPU(s)" in line]
+    assert len(lines) == 1, log[-3000:]
+    assert "TensorFlow sees 0" in lines[0] and "tensorflow-cpu" in lines[0] and "gpu resource to 0" in lines[0]
+    assert "Epoch" not in log  # it failed before training
+    for name in ("model.weights.npz", "history.csv", "test_logits.npz", "provenance.json"):
+        assert not (workdir / run / name).exists(), name

@@ -170,6 +170,33 @@ def configure_tensorflow(seed: int, threads: int = 0) -> None:
     log.info("devices: %s", ", ".join(d.name for d in gpus) if gpus else "CPU only")
 
 
+def require_gpus(count: int) -> None:
+    """Fail at once, in one line, when a job asks for GPUs that TensorFlow does not see.
+
+    A job sent to a GPU node (resources `gpu: N`, as profiles/slurm asks for training) with
+    a CPU-only TensorFlow would otherwise train on the CPU for days without a word.
+    """
+    if not count:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    import tensorflow as tf
+
+    seen = len(tf.config.list_physical_devices("GPU"))
+    if seen >= count:
+        return
+    try:
+        why = f"tensorflow-cpu {version('tensorflow-cpu')} is installed, which has no CUDA support"
+        fix = "install the GPU build: pip install -e '.[gpu]' in an environment without tensorflow-cpu"
+    except PackageNotFoundError:
+        why = f"TensorFlow {tf.__version__} found no usable CUDA device (driver, CUDA libraries, CUDA_VISIBLE_DEVICES)"
+        fix = "check `nvidia-smi` on the node and install with pip install -e '.[gpu]'"
+    raise TrainingError(
+        f"this job asks for {count} GPU(s) (resources gpu={count}) but TensorFlow sees {seen}: {why}; "
+        f"{fix}, or set the job's gpu resource to 0 to run on the CPU"
+    )
+
+
 DISTRIBUTE = ("none", "mirrored")
 
 

@@ -5,7 +5,9 @@ with log_to(snakemake.log[0]):
     # Imported inside the log: TensorFlow prints as it loads.
     from avdistill.distillation import run_distillation, run_teacher_logits
     from avdistill.provenance import write_provenance
+    from avdistill.training import require_gpus
 
+    require_gpus(snakemake.resources.get("gpu", 0))
     if snakemake.rule == "teacher_logits":
         run_teacher_logits(
             snakemake.wildcards.teacher,

@@ -5,9 +5,10 @@ from avdistill.logs import log_to
 with log_to(snakemake.log[0]):
     # Imported inside the log: TensorFlow prints as it loads.
     from avdistill.provenance import write_provenance
-    from avdistill.training import job_options, score_test_logits, train
+    from avdistill.training import job_options, require_gpus, score_test_logits, train
 
     if snakemake.rule == "train_stage1":
+        require_gpus(snakemake.resources.get("gpu", 0))
         options, pipeline_options = job_options(
             snakemake.wildcards.model,
             snakemake.params.settings,
