@@ -37,6 +37,10 @@ MODEL_MODALITY = {
     "resnet50": "video",
     "temporal_resnet50": "video",
 }
+# Networks that can teach in stage 2: their training job also writes their logits.
+TEACHER_MODELS = ["dualcamnet", "resnet50", "temporal_resnet50"]
+TEACHER_PATTERN = "|".join(TEACHER_MODELS)
+STUDENT_PATTERN = "|".join(m for m in MODEL_MODALITY if m not in TEACHER_MODELS)
 LOADER_KEYS = {
     "acoustic": [],
     "audio": ["resampler"],
@@ -98,7 +102,7 @@ wildcard_constraints:
     split=r"location_[1-3]|all",
     model="|".join(MODEL_MODALITY),
     download="|".join(re.escape(name) for name in DOWNLOADS),
-    teacher="dualcamnet|resnet50|temporal_resnet50",
+    teacher=TEACHER_PATTERN,
     lambda_value=r"[0-9.e+-]+",
     temperature=r"[0-9.e+-]+",
 

@@ -4,10 +4,15 @@
 # The training job also predicts the test lists with its best weights (test_logits.npz):
 # the network is in memory there, and a separate TensorFlow job per model cost more to
 # start than to run. The test job scores those logits per clip without TensorFlow, so an
-# edit of evaluation.clip_length re-scores every model and retrains none.
+# edit of evaluation.clip_length re-scores every model and retrains none. For the same
+# reason a teacher's training job (train_teacher) also writes its logits of every training
+# and validation record for stage 2 (teacher_logits.npz): they depend on exactly what its
+# training depends on, so they rerun exactly when it does.
 
 
 rule train_stage1:
+    wildcard_constraints:
+        model=STUDENT_PATTERN,
     input:
         training="results/lists/{split}/training.txt",
         validation="results/lists/{split}/validation.txt",
@@ -45,6 +50,19 @@ rule train_stage1:
         init_file=model_init_path,
     script:
         "../workflow/scripts/train_or_test.py"
+
+
+use rule train_stage1 as train_teacher with:
+    wildcard_constraints:
+        model=TEACHER_PATTERN,
+    output:
+        weights="results/stage1/{model}/{split}/model.weights.npz",
+        history="results/stage1/{model}/{split}/history.csv",
+        test_logits="results/stage1/{model}/{split}/test_logits.npz",
+        teacher_logits="results/stage1/{model}/{split}/teacher_logits.npz",
+        provenance="results/stage1/{model}/{split}/provenance.json",
+    params:
+        code=code_version("teacher_logits"),
 
 
 rule test_stage1:

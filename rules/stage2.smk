@@ -1,36 +1,7 @@
 # Stage 2: audio students distilled from the stage-1 teachers of the same split. Each
-# teacher's logits are computed once per record (teacher_logits) and reused by every
-# student, λ and T; a run lives in results/stage2/{student}/from_{teacher}/{split}/
+# teacher's logits are computed once per record by its training job (train_teacher) and
+# reused by every student, λ and T; a run lives in results/stage2/{student}/from_{teacher}/{split}/
 # lambda~{λ}/T~{T}/ with its resumable state in train_state/, as in stage 1.
-
-
-rule teacher_logits:
-    input:
-        weights="results/stage1/{teacher}/{split}/model.weights.npz",
-        training="results/lists/{split}/training.txt",
-        validation="results/lists/{split}/validation.txt",
-        records=teacher_setting(model_record_dirs),
-    output:
-        "results/teacher_logits/{teacher}/{split}.npz",
-    log:
-        "results/logs/teacher_logits/{teacher}/{split}.log",
-    benchmark:
-        "results/benchmarks/teacher_logits/{teacher}/{split}.tsv"
-    conda:
-        TENSORFLOW_ENV
-    threads: teacher_setting(model_threads)
-    resources:
-        mem_mb=teacher_setting(model_resource("mem_mb")),
-        runtime=teacher_setting(model_resource("runtime")),
-        gpu=teacher_setting(model_resource("gpu")),
-    params:
-        code=code_version("distillation"),
-        settings=teacher_setting(model_settings),
-        loader=teacher_setting(model_loader),
-        seed=lookup(dpath="seed", within=config),
-        roots=teacher_setting(model_roots),
-    script:
-        "../workflow/scripts/stage2.py"
 
 
 rule distill:
@@ -42,7 +13,7 @@ rule distill:
         records=model_test_record_dirs,
         stats=model_stats_files,
         init=model_init_file,
-        teacher_logits="results/teacher_logits/{teacher}/{split}.npz",
+        teacher_logits="results/stage1/{teacher}/{split}/teacher_logits.npz",
     output:
         weights=f"{STAGE2_RUN}/model.weights.npz",
         history=f"{STAGE2_RUN}/history.csv",

@@ -5,14 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avdistill.distillation import (
-    DistillationOptions,
-    compute_teacher_logits,
-    distill,
-    make_distiller,
-    teacher_table,
-)
+from avdistill.distillation import DistillationOptions, distill, make_distiller
 from avdistill.errors import DataError
+from avdistill.teacher_logits import compute_teacher_logits, teacher_table
 from avdistill.pipeline import PipelineOptions, make_dataset
 from avdistill.training import TrainingError, TrainingOptions, configure_tensorflow, load_weights, save_weights
 

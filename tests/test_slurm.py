@@ -121,11 +121,11 @@ def test_workflow_through_slurm_gives_the_local_tables(slurm_run, local_run):
     workdir, output = slurm_run
     jobs = submitted(output)
     # The TensorFlow jobs went through sbatch; quick ones ran in Snakemake itself (localrules).
-    assert len(jobs.get("train_stage1", [])) == 2, output[-4000:]
-    assert len(jobs.get("teacher_logits", [])) == 1 and len(jobs.get("distill", [])) == 1
+    assert len(jobs.get("train_stage1", [])) == 1 and len(jobs.get("train_teacher", [])) == 1, output[-4000:]
+    assert len(jobs.get("distill", [])) == 1 and "teacher_logits" not in jobs  # the teacher's job writes them
     assert "tables" not in jobs and "test_stage1" not in jobs
     # Each SLURM job left its log under the id sbatch gave it.
-    for job_id in jobs["train_stage1"]:
+    for job_id in jobs["train_stage1"] + jobs["train_teacher"]:
         assert list((workdir / ".snakemake" / "slurm_logs").rglob(f"{job_id}.log")), job_id
     for table in ("table1.csv", "table2.csv", "table3.csv"):
         assert (workdir / "results" / table).read_text() == (local_run / "results" / table).read_text()
@@ -160,12 +160,12 @@ def test_slurm_profile_asks_a_gpu_memory_and_time_for_training(local_run, tmp_pa
     configfile = workdir / "config.yaml"
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
     command += ["--configfile", str(REPO / "config" / "config.yaml"), str(configfile)]
-    command += ["--workflow-profile", str(PROFILE), "--forcerun", "train_stage1", "--retries", "0", target]
+    command += ["--workflow-profile", str(PROFILE), "--forcerun", "train_teacher", "--retries", "0", target]
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     assert result.returncode != 0  # the fake sbatch refuses
     calls = (fake / "sbatch.calls").read_text()
     profile = yaml.safe_load((PROFILE / "profile.yaml").read_text())
-    wanted = profile["set-resources"]["train_stage1"]
+    wanted = profile["set-resources"]["train_teacher"]
     assert f"--gpus={wanted['gpu']}" in calls or f"--gres=gpu:{wanted['gpu']}" in calls, calls
     assert re.search(rf"--mem {wanted['mem_mb']}\b", calls), calls
     assert re.search(rf"-t {wanted['runtime']}\b", calls), calls
@@ -218,7 +218,7 @@ def test_a_training_job_cancelled_by_slurm_resumes_on_retry(slurm_run):
         if process.poll() is None:
             process.kill()
     output = log.read_text()
-    assert len(submitted(output).get("train_stage1", [])) == 2, output[-4000:]
+    assert len(submitted(output).get("train_teacher", [])) == 2, output[-4000:]
     training_log = (workdir / "results/logs/stage1/dualcamnet/location_2/train.log").read_text()
     resumed = [int(n) for n in re.findall(r"resuming after epoch (\d+) of", training_log)]
     assert resumed and resumed[-1] >= done_before, training_log[-3000:]

@@ -115,7 +115,7 @@ def test_nothing_reruns_and_an_edit_reruns_only_what_it_affects(finished):
     # A teacher's learning rate: the teacher, its logits, the students distilled from it, the tables.
     models = {**TINY_CONFIG["models"], "dualcamnet": {**TINY_TRAINING, "learning_rate": 3e-4}}
     jobs = planned_jobs(finished, {**TINY_CONFIG, "models": models})
-    expected = ["train_stage1 dualcamnet", "test_stage1 dualcamnet", "teacher_logits dualcamnet"]
+    expected = ["train_teacher dualcamnet", "test_stage1 dualcamnet"]
     assert sorted(jobs) == sorted(expected + stage2_jobs(teachers=["dualcamnet"]) + after)
     # λ's default: only the distillations with the new λ, and the tables.
     stage2 = {**TINY_CONFIG["stage2"], "lambda": 0.7}
@@ -152,6 +152,19 @@ def test_code_edits_rerun_the_jobs_that_run_the_code(finished, tmp_path):
     with open(copy / "workflow/scripts/figures.py", "a") as file:
         file.write("\n# an edit\n")
     assert sorted(planned_jobs(finished, TINY_CONFIG, repo=copy)) == ["all", "figures"]
+    shutil.copy2(REPO / "workflow/scripts/figures.py", copy / "workflow/scripts/figures.py")
+    # The Distiller: every distillation, none of the stage-1 training.
+    with open(copy / "src/avdistill/distillation.py", "a") as file:
+        file.write("\n# an edit\n")
+    after = ["all", "figures", "tables"]
+    assert sorted(planned_jobs(finished, TINY_CONFIG, repo=copy)) == sorted(stage2_jobs() + after)
+    shutil.copy2(REPO / "src/avdistill/distillation.py", copy / "src/avdistill/distillation.py")
+    # How teacher logits are computed: the teachers' training jobs, which write them, and
+    # what reads their outputs; the students' stage-1 jobs do not rerun.
+    with open(copy / "src/avdistill/teacher_logits.py", "a") as file:
+        file.write("\n# an edit\n")
+    teachers = [f"{rule} {t}" for rule in ("train_teacher", "test_stage1") for t in TEACHERS]
+    assert sorted(planned_jobs(finished, TINY_CONFIG, repo=copy)) == sorted(teachers + stage2_jobs() + after)
 
 
 def planned_jobs(workdir: Path, config: dict, repo: Path = REPO) -> list[str]:
@@ -187,6 +200,12 @@ def test_stage1_outputs(finished):
         train_log = (finished / f"results/logs/stage1/{model}/location_2/train.log").read_text()
         assert "val_accuracy" in train_log  # Keras progress output in the job log
         assert (finished / f"results/benchmarks/stage1/{model}/location_2/train.tsv").exists()
+        # A teacher's training job also wrote its logits of every training and validation record.
+        assert (folder / "teacher_logits.npz").exists() == (model in TEACHERS)
+    with np.load(finished / "results/stage1/dualcamnet/location_2/teacher_logits.npz") as data:
+        lists = [finished / f"results/lists/location_2/{name}.txt" for name in ("training", "validation")]
+        assert list(data["records"]) == [entry for path in lists for entry in path.read_text().split()]
+        assert data["logits"].shape == (len(data["records"]), 12, 14)
     assert not (finished / "results/stage1/dualcamnet/all").exists()
 
 
@@ -334,8 +353,9 @@ def test_pretrained_weights_are_fetched_once_converted_and_used(finished, pretra
     # Planned without any network access: only the models whose init changed rerun.
     jobs = planned_jobs(workdir, config)
     pretrained_models = ("soundnet5", "resnet50", "temporal_resnet50")
-    expected = ["download", "download", "convert_soundnet", "convert_resnet", "teacher_logits resnet50", *after]
-    expected += [f"{rule} {model}" for rule in ("train_stage1", "test_stage1") for model in pretrained_models]
+    expected = ["download", "download", "convert_soundnet", "convert_resnet", *after]
+    expected += ["train_stage1 soundnet5", "train_teacher resnet50", "train_teacher temporal_resnet50"]
+    expected += [f"test_stage1 {model}" for model in pretrained_models]
     assert sorted(jobs) == sorted(expected)
     assert pretrained_server.counts == {}
 
@@ -396,9 +416,9 @@ def test_paper_configuration_plans_the_whole_dag_without_network(tmp_path):
         "location_dataset_list": locations,
         "split_lists": splits,
         "spectrogram_stats": splits,
-        "train_stage1": models * splits,
+        "train_stage1": (models - teachers) * splits,
+        "train_teacher": teachers * splits,  # each also writes its logits for stage 2
         "test_stage1": models * splits,
-        "teacher_logits": teachers * splits,
         "distill": distillations,
         "test_stage2": distillations,
         "tables": 1,

@@ -118,7 +118,7 @@ def _job_options(args):
 
 
 def _teacher_logits(args) -> None:
-    from avdistill.distillation import compute_teacher_logits
+    from avdistill.teacher_logits import compute_teacher_logits
 
     args.sample_length = 1  # a teacher sees one record at a time
     options, pipeline_options = _job_options(args)

@@ -6,9 +6,9 @@ as the original: the student's logits are not divided by T and there is no T² f
 teacher's logits are averaged over the 12·L frames of the student's L-second sample.
 
 The teacher is frozen and sees each 1-second record the same way whichever sample the
-record falls in, so its logits are computed once per record (`compute_teacher_logits`, a
-job of its own reused by every student, λ and T) and averaged over each sample's records
-by the input pipeline. `Distiller` also accepts the teacher itself, run inside the step,
+record falls in, so its logits are computed once per record (`avdistill.teacher_logits`,
+by the teacher's own training job, and reused by every student, λ and T) and averaged over
+each sample's records by the input pipeline. `Distiller` also accepts the teacher itself, run inside the step,
 which is how the tests show both give the same loss.
 """
 
@@ -19,10 +19,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from avdistill.errors import DataError
-from avdistill.fileio import atomic_path
+from avdistill.teacher_logits import teacher_table
 from avdistill.training import TrainingError, TrainingOptions
 
 log = logging.getLogger(__name__)
@@ -142,83 +139,6 @@ class DistillationOptions:
         return f"{base}-{self.teacher}-{self.lambda_value!r}-{self.temperature!r}-{sha256sum(teacher_logits)[:16]}"
 
 
-# --- teacher logits, once per record ----------------------------------------------------
-
-
-def _list_entries(list_path: str | Path) -> list[str]:
-    return [line.strip() for line in Path(list_path).read_text().splitlines() if line.strip()]
-
-
-def compute_teacher_logits(
-    teacher_options: TrainingOptions,
-    pipeline_options,
-    weights: str | Path,
-    list_paths: list,
-    roots: dict,
-    out: str | Path,
-) -> np.ndarray:
-    """The frozen teacher's logits of every record the lists name, in an .npz.
-
-    `records`: the list entries; `logits`: [records, F, 14], the teacher's per-frame
-    logits of each 1-second record (F = 12 frames; 1 for the temporal ResNet-50, whose
-    logits already average its 5 frames). `pipeline_options` are the teacher's own, with
-    sample_length 1: each record is seen on its own, as inside any sample it falls in.
-    """
-    from avdistill import records
-    from avdistill.models import build_model
-    from avdistill.pipeline import make_dataset
-    from avdistill.training import (
-        configure_tensorflow,
-        load_weights,
-        model_inputs,
-        model_modalities,
-        predict_logits,
-        record_paths,
-    )
-
-    if pipeline_options.sample_length != 1:
-        raise ValueError("teacher logits are computed per 1-second record (sample_length 1)")
-    configure_tensorflow(pipeline_options.seed, teacher_options.threads)
-    model = build_model(teacher_options.model, 1, pipeline_options.video_crop_size, teacher_options.trainable)
-    load_weights(model, weights)
-    inputs, modalities = model_inputs(teacher_options.model), model_modalities(teacher_options.model)
-    entries, logits = [], []
-    for list_path in list_paths:
-        paths = record_paths([list_path], roots, modalities, pipeline_options.total_length)
-        with records.diagnose_errors(paths, modalities):
-            list_logits, _ = predict_logits(
-                model, make_dataset(list_path, roots, inputs, False, pipeline_options), inputs
-            )
-        entries += _list_entries(list_path)
-        logits.append(list_logits if list_logits.ndim == 3 else list_logits[:, None, :])
-    logits = np.concatenate(logits).astype(np.float32)
-    if len(set(entries)) != len(entries):
-        raise DataError(list_paths[0], "the lists name the same record twice")
-    with atomic_path(out) as tmp, open(tmp, "wb") as file:
-        np.savez(file, records=np.array(entries), logits=logits, teacher=np.array(teacher_options.model))
-    log.info("%s: logits of %d records, %d frames each, written to %s", teacher_options.model, *logits.shape[:2], out)
-    return logits
-
-
-def teacher_table(logits_file: str | Path, list_path: str | Path, classes: int) -> np.ndarray:
-    """[records of the list, classes]: each record's teacher logits averaged over its frames."""
-    try:
-        with np.load(logits_file, allow_pickle=False) as data:
-            entries, logits = list(data["records"]), data["logits"]
-    except (OSError, ValueError, KeyError) as error:
-        raise DataError(logits_file, f"is not a teacher logits file ({error})") from None
-    if logits.ndim != 3 or logits.shape[-1] != classes:
-        raise DataError(logits_file, f"teacher logits of shape {logits.shape}: the student has {classes} classes")
-    index = {entry: i for i, entry in enumerate(entries)}
-    wanted = _list_entries(list_path)
-    missing = [entry for entry in wanted if entry not in index]
-    if missing:
-        raise DataError(
-            logits_file, f"has no teacher logits for {len(missing)} records of {list_path}, e.g. {missing[0]}"
-        )
-    return logits[[index[entry] for entry in wanted]].mean(axis=1)
-
-
 # --- the stage-2 run --------------------------------------------------------------------
 
 
@@ -291,18 +211,6 @@ def distill(
 
 
 # --- from the workflow's configuration -------------------------------------------------
-
-
-def run_teacher_logits(
-    teacher: str, settings: dict, loader: dict, seed: int, threads: int, weights, lists, roots: dict, out
-) -> None:
-    """The teacher_logits job: `models.<teacher>` settings, seen one record at a time."""
-    from avdistill.training import job_options
-
-    # Its trained weights are loaded whole: how it was initialised does not matter here.
-    settings = {**settings, "sample_length": 1, "init": "scratch"}
-    options, pipeline_options = job_options(teacher, settings, loader, seed, threads)
-    compute_teacher_logits(options, pipeline_options, weights, lists, roots, out)
 
 
 def run_distillation(

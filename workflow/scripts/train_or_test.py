@@ -1,13 +1,15 @@
-# train_stage1 trains a network from labels and predicts its test lists; test_stage1 and
-# test_stage2 score those predictions per clip.
+# train_stage1 trains a student network from labels, train_teacher a teacher (and computes
+# its logits of every training and validation record for stage 2); both predict their test
+# lists. test_stage1 and test_stage2 score those predictions per clip.
 from avdistill.logs import log_to
 
 with log_to(snakemake.log[0]):
     # Imported inside the log: TensorFlow prints as it loads.
     from avdistill.provenance import write_provenance
+    from avdistill.teacher_logits import train_teacher
     from avdistill.training import job_options, require_gpus, score_test_logits, train
 
-    if snakemake.rule == "train_stage1":
+    if snakemake.rule in ("train_stage1", "train_teacher"):
         require_gpus(snakemake.resources.get("gpu", 0))
         options, pipeline_options = job_options(
             snakemake.wildcards.model,
@@ -18,9 +20,7 @@ with log_to(snakemake.log[0]):
             snakemake.params.stats_dir,
             init_file=snakemake.params.init_file,
         )
-        train(
-            options,
-            pipeline_options,
+        run = dict(
             training_list=snakemake.input.training,
             validation_list=snakemake.input.validation,
             roots=snakemake.params.roots,
@@ -31,6 +31,10 @@ with log_to(snakemake.log[0]):
             test_lists=snakemake.params.test_lists,
             test_logits_out=snakemake.output.test_logits,
         )
+        if snakemake.rule == "train_teacher":
+            train_teacher(options, pipeline_options, teacher_logits_out=snakemake.output.teacher_logits, **run)
+        else:
+            train(options, pipeline_options, **run)
         write_provenance(
             snakemake.output.provenance,
             snakemake.rule,
