@@ -7,8 +7,8 @@ import pytest
 
 from avdistill.distillation import DistillationOptions, distill, make_distiller
 from avdistill.errors import DataError
-from avdistill.teacher_logits import compute_teacher_logits, teacher_table
 from avdistill.pipeline import PipelineOptions, make_dataset
+from avdistill.teacher_logits import compute_teacher_logits, teacher_table
 from avdistill.training import TrainingError, TrainingOptions, configure_tensorflow, load_weights, save_weights
 
 
