@@ -48,9 +48,15 @@ def resample_fft(x: tf.Tensor, num_out: int) -> tf.Tensor:
 
 
 def _resample_kaiser_best(x, num_out):
-    import librosa
     import numpy as np
-    import resampy  # noqa: F401  (librosa imports it lazily; parallel map threads would race)
+
+    try:
+        import librosa
+        import resampy  # noqa: F401  (librosa imports it lazily; parallel map threads would race)
+    except ImportError as error:
+        raise ImportError(
+            f"loader.resampler kaiser_best needs librosa and resampy ({error}): pip install -e '.[original]'"
+        ) from None
 
     def resample_rows(rows):
         out = [
