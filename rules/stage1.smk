@@ -11,8 +11,6 @@
 
 
 rule train_stage1:
-    wildcard_constraints:
-        model=STUDENT_PATTERN,
     input:
         training="results/lists/{split}/training.txt",
         validation="results/lists/{split}/validation.txt",
@@ -30,6 +28,8 @@ rule train_stage1:
         "results/logs/stage1/{model}/{split}/train.log",
     benchmark:
         "results/benchmarks/stage1/{model}/{split}/train.tsv"
+    wildcard_constraints:
+        model=STUDENT_PATTERN,
     conda:
         TENSORFLOW_ENV
     threads: model_threads
@@ -53,14 +53,14 @@ rule train_stage1:
 
 
 use rule train_stage1 as train_teacher with:
-    wildcard_constraints:
-        model=TEACHER_PATTERN,
     output:
         weights="results/stage1/{model}/{split}/model.weights.npz",
         history="results/stage1/{model}/{split}/history.csv",
         test_logits="results/stage1/{model}/{split}/test_logits.npz",
         teacher_logits="results/stage1/{model}/{split}/teacher_logits.npz",
         provenance="results/stage1/{model}/{split}/provenance.json",
+    wildcard_constraints:
+        model=TEACHER_PATTERN,
     params:
         code=code_version("teacher_logits"),
 
