@@ -13,9 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import machine_info  # noqa: E402  (benchmarks/machine.py, beside this script)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -122,7 +125,7 @@ def main() -> None:
 
     work = Path(args.work)
     options = SynthOptions(subjects=args.subjects)
-    results: dict = {"machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()}}
+    results: dict = {"machine": machine_info()}
     out = Path(__file__).with_name("bench_data.json")
     if args.reuse and out.exists() and (work / "tfrecords" / "video").exists():
         previous = json.loads(out.read_text())

@@ -21,6 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from machine import machine_info  # noqa: E402  (benchmarks/machine.py, beside this script)
+
 BATCH = 16
 CROP = 32
 
@@ -68,7 +70,8 @@ def main() -> None:
     for name in teacher_inputs:
         rows[f"{name}_speedup"] = round(results["cached_logits"] / results[f"{name}_in_step"], 1)
     print(json.dumps(rows, indent=1))
-    Path(__file__).with_name("bench_distill.json").write_text(json.dumps(rows, indent=2) + "\n")
+    out = {"machine": machine_info(), "samples_per_s": rows}
+    Path(__file__).with_name("bench_distill.json").write_text(json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_data import PeakMemory  # noqa: E402
+from benchmarks.machine import machine_info  # noqa: E402
 from tests import torch7  # noqa: E402
 from tests.conftest import pack_tar, pack_zip  # noqa: E402
 from tests.slim_resnet import resnet_v1_50_variables, write_v1_checkpoint  # noqa: E402
@@ -50,7 +51,7 @@ def main() -> None:
     from avdistill.download import download, sha256sum
     from avdistill.pretrained import convert_resnet, convert_soundnet, scan_t7
 
-    results = {}
+    results = {"machine": machine_info()}
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         torch7.save(work / "soundnet5_final.t7", torch7.soundnet5_network(np.random.default_rng(0), heads=(1000, 401)))
