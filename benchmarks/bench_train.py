@@ -133,11 +133,13 @@ def _moving(model) -> int:
     return sum(int(np.prod(v.shape)) for v in model.non_trainable_weights if "moving" in v.path)
 
 
-def run_one(threads: int, steps: int, models: list[str], top: int) -> dict:
-    """Every case in this process, with `threads` intra-op threads."""
+def run_one(threads: int, steps: int, models: list[str], top: int, baseline: bool = False) -> dict:
+    """Every case in this process, with `threads` intra-op threads; with `baseline`, the
+    networks in their plain convolution form (`avdistill.models.as_convolutions`)."""
     import keras
     import numpy as np
 
+    from avdistill.models import as_convolutions
     from avdistill.pipeline import PipelineOptions
     from avdistill.training import TrainingOptions, build, configure_tensorflow
 
@@ -152,6 +154,9 @@ def run_one(threads: int, steps: int, models: list[str], top: int) -> dict:
         options = TrainingOptions(name, learning_rate=1e-4, epochs=1, trainable="original")
         pipeline = PipelineOptions(sample_length=length, video_crop_size=crop or 32, batch_size=batch)
         model = build(options, pipeline)
+        if baseline:
+            model = as_convolutions(model)
+            model.compile(optimizer=model_optimizer(), loss=model_loss(), jit_compile=False)
         shape = tuple(model.input.shape[1:])
         inputs = rng.normal(size=(batch, *shape)).astype(np.float32)
         output = tuple(model.output.shape[1:])
@@ -183,7 +188,20 @@ def run_one(threads: int, steps: int, models: list[str], top: int) -> dict:
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "top_layers"}), file=sys.stderr)
         keras.backend.clear_session()
-    return {"threads": threads, "matmul_GFLOP_per_s": round(peak / 1e9, 1), "models": rows}
+    form = "convolutions (baseline)" if baseline else "as built"
+    return {"threads": threads, "form": form, "matmul_GFLOP_per_s": round(peak / 1e9, 1), "models": rows}
+
+
+def model_optimizer():
+    import keras
+
+    return keras.optimizers.Adam(learning_rate=1e-4, epsilon=1e-8)
+
+
+def model_loss():
+    import keras
+
+    return keras.losses.CategoricalCrossentropy(from_logits=True)
 
 
 def main() -> None:
@@ -193,15 +211,16 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=sorted({case[0] for case in CASES}))
     parser.add_argument("--top", type=int, default=5, help="slowest layers listed per model (default: 5)")
     parser.add_argument("--out", type=Path, default=HERE / "bench_train.json")
+    parser.add_argument("--baseline", action="store_true", help="measure the plain convolution form of each network")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:  # one thread count, JSON on stdout
-        print(json.dumps(run_one(args.threads[0], args.steps, args.models, args.top)))
+        print(json.dumps(run_one(args.threads[0], args.steps, args.models, args.top, args.baseline)))
         return
     runs = []
     for threads in args.threads:
         command = [sys.executable, __file__, "--worker", "--threads", str(threads), "--steps", str(args.steps)]
-        command += ["--top", str(args.top), "--models", *args.models]
+        command += ["--top", str(args.top), "--models", *args.models] + (["--baseline"] if args.baseline else [])
         runs.append(json.loads(subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout))
     results = {"machine": machine_info(), "runs": runs}
     args.out.write_text(json.dumps(results, indent=2) + "\n")

@@ -210,25 +210,6 @@ def test_trainable_all_trains_the_backbone():
 # --- layers computed as the matmuls they are (issue 13) ---------------------------------
 
 
-def _convolution_form(model):
-    """The same network with every rewritten layer back as the plain Keras layer it
-    replaces (DenseConv2D, FramedConv2D -> Conv2D; TemporalConv3D -> Conv3D), same weights."""
-    import keras
-
-    plain = {models.DenseConv2D: keras.layers.Conv2D, models.FramedConv2D: keras.layers.Conv2D}
-    plain[models.TemporalConv3D] = keras.layers.Conv3D
-
-    def clone(layer):
-        cls = plain.get(type(layer), type(layer))
-        return cls.from_config(layer.get_config())
-
-    reference = keras.models.clone_model(model, clone_function=clone)
-    by_path = {v.path: v for v in reference.weights}
-    for variable in model.weights:
-        by_path[variable.path].assign(variable.numpy())
-    return reference
-
-
 def _outputs_and_gradients(model, inputs, labels):
     import tensorflow as tf
 
@@ -258,7 +239,7 @@ def test_rewritten_layers_match_their_convolutions(name, length, rewritten):
     model = models.build_model(name, length, crop_size=32, trainable="all")
     kinds = (models.DenseConv2D, models.FramedConv2D, models.TemporalConv3D)
     assert {layer.name for layer in model.layers if isinstance(layer, kinds)} == rewritten
-    reference = _convolution_form(model)
+    reference = models.as_convolutions(model)
     assert [(v.path, tuple(v.shape)) for v in reference.weights] == [(v.path, tuple(v.shape)) for v in model.weights]
     assert not any(isinstance(layer, kinds) for layer in reference.layers)
     rng = np.random.default_rng(4)

@@ -164,6 +164,25 @@ class FramedConv2D(layers.Conv2D):
         return tf.reshape(outputs, (-1, tf.shape(frames)[1], 1, filters))
 
 
+def as_convolutions(model: keras.Model) -> keras.Model:
+    """The same network with the layers above back in their plain Keras form (DenseConv2D
+    and FramedConv2D as Conv2D, TemporalConv3D as Conv3D), with the same weights: the
+    reference the tests compare against and the baseline `benchmarks/bench_train.py
+    --baseline` measures."""
+    plain = {DenseConv2D: layers.Conv2D, FramedConv2D: layers.Conv2D, TemporalConv3D: layers.Conv3D}
+
+    def clone(layer):
+        return plain.get(type(layer), type(layer)).from_config(layer.get_config())
+
+    reference = keras.models.clone_model(model, clone_function=clone)
+    by_path = {variable.path: variable for variable in reference.weights}
+    for variable in model.weights:
+        by_path[variable.path].assign(variable.numpy())
+    for variable in reference.weights:  # frozen variables stay frozen
+        variable.trainable = next(v.trainable for v in model.weights if v.path == variable.path)
+    return reference
+
+
 def freeze_variables(model: keras.Model, keep: tuple[str, ...]) -> None:
     """Freeze every variable whose path does not start with one of `keep` (layer-name prefixes).
 
