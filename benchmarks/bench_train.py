@@ -11,9 +11,9 @@ fraction of this machine's dense float32 matmul FLOP/s measured in the same proc
 the same threads. Ops are deterministic, as in the workflow's jobs.
 
 The per-layer breakdown times each layer alone on its real input (captured from a forward
-pass), forward and backward (gradients of its inputs and weights; forward only below the
-frozen ResNet backbones' logits), and lists the slowest (`top_layers`) with their share of
-the summed layer time. A layer far from the matmul rate shows there first.
+pass), forward and backward as the step needs it (gradients of its weights, and of its
+input above the first trained layer; forward only below the frozen ResNet backbones'
+logits), and lists the slowest (`top_layers`) with their share of the summed layer time. A layer far from the matmul rate shows there first.
 
 The JSON (`bench_train.json` next to this file) starts with the machine: CPU model, vector
 extensions and TensorFlow's oneDNN setting. To see what an AVX2 laptop sees on a CPU with
@@ -103,16 +103,19 @@ def layer_times(model, inputs, fully_trained: bool, repeats: int = 3) -> list[tu
     probe = keras.Model(model.inputs, flat)
     values = keras.tree.pack_sequence_as(structure, [tf.convert_to_tensor(v) for v in probe(inputs)])
     rows = []
+    trained_below = False  # the step needs a layer's input gradient only above a trained layer
     for layer, value in zip(timed, values, strict=True):
         weights = list(layer.trainable_weights)
+        input_gradient = fully_trained and trained_below
+        trained_below = trained_below or bool(weights)
 
         @tf.function
-        def forward_backward(x, layer=layer, weights=weights):
+        def forward_backward(x, layer=layer, weights=weights, input_gradient=input_gradient):
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 y = layer(x, training=True)
                 loss = tf.reduce_sum(tf.cast(y, tf.float32))
-            sources = ([x] if fully_trained else []) + weights
+            sources = ([x] if input_gradient else []) + weights
             return tape.gradient(loss, sources) if sources else y
 
         forward_backward(value)
