@@ -5,7 +5,6 @@ import re
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from types import SimpleNamespace
 
 from snakemake.utils import validate
 
@@ -208,11 +207,6 @@ def model_roots(wildcards):
     return {modality: f"results/tfrecords/{modality}"}
 
 
-def model_record_dirs(wildcards):
-    modality = MODEL_MODALITY[wildcards.model]
-    return record_dirs([modality], split_locations(wildcards.split))
-
-
 def model_stats_files(wildcards):
     """HearNet's min-max normalisation needs the split's spectrogram statistics."""
     if config["models"][wildcards.model].get("normalize", False):
@@ -349,18 +343,6 @@ def table_targets():
         "results/table3.csv",
         "results/figures/table1_accuracy.png",
     ]
-
-
-def teacher_wildcards(wildcards):
-    """The wildcards of the teacher's stage-1 job, to reuse the model_* helpers."""
-    return SimpleNamespace(model=wildcards.teacher, split=wildcards.split)
-
-
-def teacher_setting(helper):
-    def setting(wildcards):
-        return helper(teacher_wildcards(wildcards))
-
-    return setting
 
 
 # --- provenance ------------------------------------------------------------------------
