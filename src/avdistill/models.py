@@ -110,8 +110,8 @@ class DenseConv2D(layers.Conv2D):
     whole input (DualCamNet's 9x12 `full1`, HearNet's 4x1 `conv4`, every 1x1 head layer
     over a 1x1 map) and SoundNet5's `conv5` reads one window of its input. TensorFlow's CPU
     convolution kernels, the gradients above all, are far from the matmul rate for such
-    shapes (without oneDNN the backward pass of `full1` alone took 7.5 s of a 7.7 s
-    step), so this layer computes the one output position as the matmul it is: the first
+    shapes (with TensorFlow's own kernels, the default on AVX2-only CPUs, `full1` alone
+    took 10.1 s of an 11.9 s DualCamNet step at batch 32), so this layer computes the one output position as the matmul it is: the first
     window of the input, flattened in (row, column, channel) order, times the kernel
     reshaped to [rows * columns * channels, filters]. The variables (`kernel` of shape
     [rows, columns, in, out], `bias`) and the layer's config are Conv2D's, so checkpoints,
@@ -141,8 +141,9 @@ class FramedConv2D(layers.Conv2D):
 
     SoundNet5's conv1 slides a 64-tap kernel with stride 2 over the one-channel waveform.
     With one input channel a convolution kernel has almost no work per loaded value, and
-    TensorFlow's CPU kernels ran it (forward and kernel gradient) at about 5 % of the
-    matmul rate: three quarters of the whole SoundNet5 step. Framing the signal
+    oneDNN ran it (forward and kernel gradient) at about 5 % of the matmul rate: three
+    quarters of the whole SoundNet5 step (3.9 s; 0.3 s framed). With TensorFlow's own
+    kernels the two forms measured close to each other (benchmarks/README.md). Framing the signal
     (`tf.signal.frame`: [B, L, 1, C] -> [B, L', k, 1, C]) turns it into one matmul of
     [B * L', k * C] by [k * C, filters], the kernel in its own (k, 1, C) order. The
     variables and config are Conv2D's, so SoundNet's converted weights load unchanged.
@@ -177,9 +178,9 @@ def as_convolutions(model: keras.Model) -> keras.Model:
     reference = keras.models.clone_model(model, clone_function=clone)
     by_path = {variable.path: variable for variable in reference.weights}
     for variable in model.weights:
-        by_path[variable.path].assign(variable.numpy())
-    for variable in reference.weights:  # frozen variables stay frozen
-        variable.trainable = next(v.trainable for v in model.weights if v.path == variable.path)
+        copy = by_path[variable.path]
+        copy.assign(variable.numpy())
+        copy.trainable = variable.trainable  # frozen variables stay frozen
     return reference
 
 
