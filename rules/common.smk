@@ -46,6 +46,29 @@ LOADER_KEYS = {
     "video": ["video_channel_order", "video_resize", "video_crop_size"],
 }
 
+# Seeds of the training runs: each run of stage 1 and 2 is repeated once per seed of its
+# split (splits.seeds: the first n of `seeds`); stage-2 runs under seed s learn from the
+# teacher trained under seed s.
+SEEDS = config["seeds"]
+SPLIT_SEED_COUNTS = config["splits"].get("seeds", {})
+
+
+def split_seeds(split):
+    """The seeds a split's runs repeat over: the first splits.seeds[split] of `seeds`."""
+    return SEEDS[: SPLIT_SEED_COUNTS.get(split, len(SEEDS))]
+
+
+def per_seed(pattern, splits, **wildcards):
+    """expand() of a {split}/{seed} pattern, each split with its own seeds."""
+    return [
+        path
+        for split in splits
+        for path in expand(pattern, split=split, seed=split_seeds(split), **wildcards)
+    ]
+
+
+STAGE1_RUN = "results/stage1/{model}/{split}/seed~{seed}"
+
 STAGE2 = config["stage2"]
 for _key in ("splits",):
     if not set(STAGE2[_key]) <= set(SPLITS):
@@ -102,6 +125,7 @@ wildcard_constraints:
     model="|".join(MODEL_MODALITY),
     download="|".join(re.escape(name) for name in DOWNLOADS),
     teacher=TEACHER_PATTERN,
+    seed=r"\d+",
     lambda_value=r"[0-9.e+-]+",
     temperature=r"[0-9.e+-]+",
 
@@ -257,11 +281,7 @@ def model_resource(name):
 
 
 def stage1_targets():
-    return expand(
-        "results/stage1/{model}/{split}/metrics.json",
-        model=STAGE1_MODELS,
-        split=STAGE1_SPLITS,
-    )
+    return per_seed(f"{STAGE1_RUN}/metrics.json", STAGE1_SPLITS, model=STAGE1_MODELS)
 
 
 # --- stage 2 ---------------------------------------------------------------------------
@@ -272,41 +292,17 @@ def grid_value(value):
     return repr(float(value))
 
 
-STAGE2_RUN = "results/stage2/{model}/from_{teacher}/{split}/lambda~{lambda_value}/T~{temperature}"
-
-
-def stage2_runs():
-    """Run folders of the default (λ, T) on stage2.splits and of the ablation grid."""
-    runs = expand(
-        STAGE2_RUN,
-        model=STAGE2["students"],
-        teacher=STAGE2["teachers"],
-        split=STAGE2["splits"],
-        lambda_value=grid_value(STAGE2["lambda"]),
-        temperature=grid_value(STAGE2["temperature"]),
-    )
-    runs += expand(
-        STAGE2_RUN,
-        model=ABLATION_STUDENTS,
-        teacher=ABLATION_TEACHERS,
-        split=STAGE2["ablation"]["split"],
-        lambda_value=[grid_value(v) for v in STAGE2["ablation"]["lambda"]],
-        temperature=[grid_value(v) for v in STAGE2["ablation"]["temperature"]],
-    )
-    return list(dict.fromkeys(runs))
-
-
-def stage2_targets():
-    return [f"{run}/metrics.json" for run in stage2_runs()]
+STAGE2_CELL = "results/stage2/{model}/from_{teacher}/{split}/lambda~{lambda_value}/T~{temperature}"
+STAGE2_RUN = STAGE2_CELL + "/seed~{seed}"
 
 
 def stage2_default_targets():
     """Metrics of the default (λ, T) runs on stage2.splits (tables 1 and 2)."""
-    return expand(
+    return per_seed(
         f"{STAGE2_RUN}/metrics.json",
+        STAGE2["splits"],
         model=STAGE2["students"],
         teacher=STAGE2["teachers"],
-        split=STAGE2["splits"],
         lambda_value=grid_value(STAGE2["lambda"]),
         temperature=grid_value(STAGE2["temperature"]),
     )
@@ -314,35 +310,50 @@ def stage2_default_targets():
 
 def stage2_ablation_targets():
     """Metrics of every (λ, T) of the ablation grid (table 3)."""
-    return expand(
+    return per_seed(
         f"{STAGE2_RUN}/metrics.json",
+        [STAGE2["ablation"]["split"]],
         model=ABLATION_STUDENTS,
         teacher=ABLATION_TEACHERS,
-        split=STAGE2["ablation"]["split"],
         lambda_value=[grid_value(v) for v in STAGE2["ablation"]["lambda"]],
         temperature=[grid_value(v) for v in STAGE2["ablation"]["temperature"]],
     )
 
 
+def stage2_targets():
+    """Every stage-2 run: the default (λ, T) on stage2.splits and the ablation grid."""
+    return list(dict.fromkeys(stage2_default_targets() + stage2_ablation_targets()))
+
+
 def training_histories():
-    """history.csv of the runs on the `all` split (else the first split), for the curves."""
+    """history.csv of the first seed's runs on `all` (else the first split), for the curves."""
     splits = [*STAGE1_SPLITS, *STAGE2["splits"]]
     split = "all" if "all" in splits else splits[0]
+    run = f"/{split}/"
+    seed = f"/seed~{split_seeds(split)[0]}/"
     return [
         target.replace("metrics.json", "history.csv")
         for target in stage1_targets() + stage2_default_targets()
-        if f"/{split}/" in target
+        if run in target and seed in target
     ]
 
 
 def table_targets():
     return [
         "results/table1.csv",
+        "results/table1_summary.csv",
         "results/table1.md",
-        "results/table2.csv",
-        "results/table3.csv",
+        "results/comparisons.csv",
+        "results/summary.md",
         "results/figures/table1_accuracy.png",
     ]
+
+
+def number_of_actions():
+    """Actions in the dataset: chance accuracy is one over it."""
+    if config["dataset"]["source"] == "synthetic":
+        return len(config["dataset"]["synthetic"]["actions"])
+    return 14
 
 
 # --- provenance ------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-# Stage 1: every network trained from labels on a split, then tested on its testing list.
-# A job's resumable state lives in results/stage1/{model}/{split}/train_state/ (not an
+# Stage 1: every network trained from labels on a split, then tested on its testing list,
+# once per seed of the split: a run lives in results/stage1/{model}/{split}/seed~{seed}/.
+# A job's resumable state lives in its run folder's train_state/ (not an
 # output, so Snakemake never deletes it): a killed job restarts after its last epoch.
 # The training job also predicts the test lists with its best weights (test_logits.npz):
 # the network is in memory there, and a separate TensorFlow job per model cost more to
@@ -20,14 +21,14 @@ rule train_stage1:
         stats=model_stats_files,
         init=model_init_file,
     output:
-        weights="results/stage1/{model}/{split}/model.weights.npz",
-        history="results/stage1/{model}/{split}/history.csv",
-        test_logits="results/stage1/{model}/{split}/test_logits.npz",
-        provenance="results/stage1/{model}/{split}/provenance.json",
+        weights=f"{STAGE1_RUN}/model.weights.npz",
+        history=f"{STAGE1_RUN}/history.csv",
+        test_logits=f"{STAGE1_RUN}/test_logits.npz",
+        provenance=f"{STAGE1_RUN}/provenance.json",
     log:
-        "results/logs/stage1/{model}/{split}/train.log",
+        "results/logs/stage1/{model}/{split}/seed~{seed}/train.log",
     benchmark:
-        "results/benchmarks/stage1/{model}/{split}/train.tsv"
+        "results/benchmarks/stage1/{model}/{split}/seed~{seed}/train.tsv"
     wildcard_constraints:
         model=STUDENT_PATTERN,
     conda:
@@ -41,10 +42,10 @@ rule train_stage1:
         code=code_version("training"),
         settings=model_settings,
         loader=model_loader,
-        seed=lookup(dpath="seed", within=config),
+        seed=lambda wildcards: int(wildcards.seed),
         roots=model_roots,
         stats_dir="results/stats/{split}",
-        work_dir="results/stage1/{model}/{split}/train_state",
+        work_dir=f"{STAGE1_RUN}/train_state",
         test_lists=test_lists,
         invocation=INVOCATION,
         init_file=model_init_path,
@@ -54,11 +55,11 @@ rule train_stage1:
 
 use rule train_stage1 as train_teacher with:
     output:
-        weights="results/stage1/{model}/{split}/model.weights.npz",
-        history="results/stage1/{model}/{split}/history.csv",
-        test_logits="results/stage1/{model}/{split}/test_logits.npz",
-        teacher_logits="results/stage1/{model}/{split}/teacher_logits.npz",
-        provenance="results/stage1/{model}/{split}/provenance.json",
+        weights=f"{STAGE1_RUN}/model.weights.npz",
+        history=f"{STAGE1_RUN}/history.csv",
+        test_logits=f"{STAGE1_RUN}/test_logits.npz",
+        teacher_logits=f"{STAGE1_RUN}/teacher_logits.npz",
+        provenance=f"{STAGE1_RUN}/provenance.json",
     wildcard_constraints:
         model=TEACHER_PATTERN,
     params:
@@ -67,17 +68,17 @@ use rule train_stage1 as train_teacher with:
 
 rule test_stage1:
     input:
-        weights="results/stage1/{model}/{split}/model.weights.npz",
-        test_logits="results/stage1/{model}/{split}/test_logits.npz",
+        weights=f"{STAGE1_RUN}/model.weights.npz",
+        test_logits=f"{STAGE1_RUN}/test_logits.npz",
     output:
-        metrics="results/stage1/{model}/{split}/metrics.json",
+        metrics=f"{STAGE1_RUN}/metrics.json",
     log:
-        "results/logs/stage1/{model}/{split}/test.log",
+        "results/logs/stage1/{model}/{split}/seed~{seed}/test.log",
     conda:
         "../envs/avdistill.yaml"
     params:
         code=code_version("training"),
         clip_length=lookup(dpath="evaluation/clip_length", within=config),
-        run=lambda wildcards: {"split": wildcards.split},
+        run=lambda wildcards: {"split": wildcards.split, "seed": int(wildcards.seed)},
     script:
         "../workflow/scripts/train_or_test.py"

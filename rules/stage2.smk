@@ -1,7 +1,9 @@
 # Stage 2: audio students distilled from the stage-1 teachers of the same split. Each
 # teacher's logits are computed once per record by its training job (train_teacher) and
 # reused by every student, λ and T; a run lives in results/stage2/{student}/from_{teacher}/{split}/
-# lambda~{λ}/T~{T}/ with its resumable state in train_state/, as in stage 1.
+# lambda~{λ}/T~{T}/seed~{seed}/ with its resumable state in train_state/, as in stage 1. A
+# run under seed s learns from the teacher trained under seed s: seeds pair teacher and
+# student, and the paired comparisons of the tables pair them the same way.
 
 
 rule distill:
@@ -13,16 +15,16 @@ rule distill:
         records=model_test_record_dirs,
         stats=model_stats_files,
         init=model_init_file,
-        teacher_logits="results/stage1/{teacher}/{split}/teacher_logits.npz",
+        teacher_logits="results/stage1/{teacher}/{split}/seed~{seed}/teacher_logits.npz",
     output:
         weights=f"{STAGE2_RUN}/model.weights.npz",
         history=f"{STAGE2_RUN}/history.csv",
         test_logits=f"{STAGE2_RUN}/test_logits.npz",
         provenance=f"{STAGE2_RUN}/provenance.json",
     log:
-        "results/logs/stage2/{model}/from_{teacher}/{split}/lambda~{lambda_value}/T~{temperature}/distill.log",
+        "results/logs/stage2/{model}/from_{teacher}/{split}/lambda~{lambda_value}/T~{temperature}/seed~{seed}/distill.log",
     benchmark:
-        "results/benchmarks/stage2/{model}/from_{teacher}/{split}/lambda~{lambda_value}/T~{temperature}/distill.tsv"
+        "results/benchmarks/stage2/{model}/from_{teacher}/{split}/lambda~{lambda_value}/T~{temperature}/seed~{seed}/distill.tsv"
     conda:
         TENSORFLOW_ENV
     threads: model_threads
@@ -34,7 +36,7 @@ rule distill:
         code=code_version("distillation"),
         settings=model_settings,
         loader=model_loader,
-        seed=lookup(dpath="seed", within=config),
+        seed=lambda wildcards: int(wildcards.seed),
         roots=model_roots,
         stats_dir="results/stats/{split}",
         work_dir=f"{STAGE2_RUN}/train_state",
@@ -54,7 +56,7 @@ rule test_stage2:
     output:
         metrics=f"{STAGE2_RUN}/metrics.json",
     log:
-        "results/logs/stage2/{model}/from_{teacher}/{split}/lambda~{lambda_value}/T~{temperature}/test.log",
+        "results/logs/stage2/{model}/from_{teacher}/{split}/lambda~{lambda_value}/T~{temperature}/seed~{seed}/test.log",
     conda:
         "../envs/avdistill.yaml"
     params:
@@ -65,6 +67,7 @@ rule test_stage2:
             "teacher": wildcards.teacher,
             "lambda": float(wildcards.lambda_value),
             "temperature": float(wildcards.temperature),
+            "seed": int(wildcards.seed),
         },
     script:
         "../workflow/scripts/train_or_test.py"

@@ -1,5 +1,6 @@
-# The paper's tables (tidy CSV + a Markdown table 1), the figures, and what the HTML report
-# shows (snakemake --report results/report.zip).
+# The paper's tables (tidy per-run CSVs, per-cell summaries with intervals, paired
+# comparisons), summary.md (the paper's claims, with verdicts), the figures, and what the
+# HTML report shows (snakemake --report results/report.zip).
 
 
 rule tables:
@@ -8,28 +9,45 @@ rule tables:
         stage2=stage2_default_targets(),
         ablation=stage2_ablation_targets(),
     output:
-        table1=report(
-            "results/table1.csv",
+        table1="results/table1.csv",
+        table1_summary=report(
+            "results/table1_summary.csv",
             caption="../workflow/report/table1.rst",
             category="Tables",
         ),
         table1_md="results/table1.md",
-        table2=report(
-            "results/table2.csv",
+        table2="results/table2.csv",
+        table2_summary=report(
+            "results/table2_summary.csv",
             caption="../workflow/report/table2.rst",
             category="Tables",
         ),
-        table3=report(
-            "results/table3.csv",
+        table3="results/table3.csv",
+        table3_summary=report(
+            "results/table3_summary.csv",
             caption="../workflow/report/table3.rst",
             category="Tables",
+        ),
+        comparisons=report(
+            "results/comparisons.csv",
+            caption="../workflow/report/comparisons.rst",
+            category="Tables",
+        ),
+        comparisons_md="results/comparisons.md",
+        summary=report(
+            "results/summary.md",
+            caption="../workflow/report/summary.rst",
+            category="Summary",
         ),
     log:
         "results/logs/tables/tables.log",
     conda:
         "../envs/avdistill.yaml"
     params:
-        code=code_version("tables"),
+        code=code_version("tables", "claims"),
+        chance=1 / number_of_actions(),
+        confidence=lookup(dpath="evaluation/confidence", within=config),
+        resamples=lookup(dpath="evaluation/bootstrap_resamples", within=config),
     script:
         "../workflow/scripts/tables.py"
 
@@ -37,8 +55,10 @@ rule tables:
 rule figures:
     input:
         table1="results/table1.csv",
-        table2="results/table2.csv",
-        table3="results/table3.csv",
+        table1_summary="results/table1_summary.csv",
+        table2_summary="results/table2_summary.csv",
+        table3_summary="results/table3_summary.csv",
+        comparisons="results/comparisons.csv",
         metrics=stage1_targets() + stage2_default_targets(),
         histories=training_histories(),
         acoustic=record_dirs(["acoustic"], LOCATIONS),
@@ -67,6 +87,11 @@ rule figures:
         curves=report(
             "results/figures/training_curves.png",
             caption="../workflow/report/fig_curves.rst",
+            category="Figures",
+        ),
+        comparisons=report(
+            "results/figures/comparisons.png",
+            caption="../workflow/report/fig_comparisons.rst",
             category="Figures",
         ),
         overlays=report(

@@ -25,6 +25,7 @@ PROFILE = REPO / "profiles" / "slurm"
 # submission, a Snakemake start on the node and a status-check round.
 SLURM_CONFIG = {
     **TINY_CONFIG,
+    "seeds": [0],  # one run of each model: the jobs sbatch places, not the statistics
     "tfrecords": {"modalities": ["acoustic", "audio"]},
     "stage1": {"models": ["dualcamnet", "hearnet"], "splits": ["location_2"]},
     "stage2": {
@@ -130,7 +131,10 @@ def test_workflow_through_slurm_gives_the_local_tables(slurm_run, local_run):
     for table in ("table1.csv", "table2.csv", "table3.csv"):
         assert (workdir / "results" / table).read_text() == (local_run / "results" / table).read_text()
     # The same weights, bit for bit: the seed makes a CPU run repeatable on any node.
-    for weights in ("stage1/dualcamnet/location_2/model.weights.npz", "stage1/hearnet/location_2/model.weights.npz"):
+    for weights in (
+        "stage1/dualcamnet/location_2/seed~0/model.weights.npz",
+        "stage1/hearnet/location_2/seed~0/model.weights.npz",
+    ):
         assert (workdir / "results" / weights).read_bytes() == (local_run / "results" / weights).read_bytes()
 
 
@@ -155,7 +159,7 @@ def test_slurm_profile_asks_a_gpu_memory_and_time_for_training(local_run, tmp_pa
     workdir = tmp_path / "work"
     shutil.copytree(local_run, workdir, ignore=shutil.ignore_patterns(".snakemake"))
     fake = fake_slurm(tmp_path / "bin")
-    target = "results/stage1/dualcamnet/location_2/model.weights.npz"
+    target = "results/stage1/dualcamnet/location_2/seed~0/model.weights.npz"
     env = {**os.environ, "PATH": f"{fake}{os.pathsep}{os.environ['PATH']}"}
     configfile = workdir / "config.yaml"
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
@@ -176,7 +180,7 @@ def test_slurm_profile_asks_a_gpu_memory_and_time_for_training(local_run, tmp_pa
 
 
 def _state(workdir: Path, model: str) -> dict:
-    path = workdir / f"results/stage1/{model}/location_2/train_state/state.json"
+    path = workdir / f"results/stage1/{model}/location_2/seed~0/train_state/state.json"
     try:
         return json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
@@ -196,7 +200,7 @@ def test_a_training_job_cancelled_by_slurm_resumes_on_retry(slurm_run):
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
     command += ["--configfile", str(REPO / "config" / "config.yaml"), str(configfile)]
     command += ["--workflow-profile", str(PROFILE), *CI_RESOURCES]
-    command += ["results/stage1/dualcamnet/location_2/model.weights.npz"]
+    command += ["results/stage1/dualcamnet/location_2/seed~0/model.weights.npz"]
     before = _state(workdir, "dualcamnet").get("fingerprint")  # the first run's finished state
     log = workdir / "cancel-test.log"
     with open(log, "w") as out:
@@ -219,8 +223,8 @@ def test_a_training_job_cancelled_by_slurm_resumes_on_retry(slurm_run):
             process.kill()
     output = log.read_text()
     assert len(submitted(output).get("train_teacher", [])) == 2, output[-4000:]
-    training_log = (workdir / "results/logs/stage1/dualcamnet/location_2/train.log").read_text()
+    training_log = (workdir / "results/logs/stage1/dualcamnet/location_2/seed~0/train.log").read_text()
     resumed = [int(n) for n in re.findall(r"resuming after epoch (\d+) of", training_log)]
     assert resumed and resumed[-1] >= done_before, training_log[-3000:]
-    history = (workdir / "results/stage1/dualcamnet/location_2/history.csv").read_text().splitlines()
+    history = (workdir / "results/stage1/dualcamnet/location_2/seed~0/history.csv").read_text().splitlines()
     assert [int(row.split(",")[0]) for row in history[1:]] == list(range(1, epochs + 1))

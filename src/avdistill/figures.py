@@ -1,5 +1,6 @@
-"""Figures of the report (matplotlib, PNG): accuracy bars of each table, confusion matrices,
-training curves and an acoustic image over its video frame per location."""
+"""Figures of the report (matplotlib, PNG): accuracy bars of each table with their intervals,
+the paired comparisons, confusion matrices, training curves and an acoustic image over its
+video frame per location."""
 
 from __future__ import annotations
 
@@ -30,24 +31,30 @@ def _save(figure, out: str | Path) -> None:
 
 
 def read_csv(path: str | Path) -> list[dict]:
-    with open(path, newline="") as file:
-        rows = list(csv.DictReader(file))
-    for row in rows:
-        row["accuracy"] = float(row["accuracy"])
-    return rows
+    import pandas as pd
+
+    frame = pd.read_csv(path, keep_default_na=False, dtype={"teacher": str, "lambda": str, "temperature": str})
+    return frame.to_dict("records")
 
 
 def grouped_bars(rows: list[dict], group_key: str, groups: list[str], title: str, out: str | Path) -> None:
-    """One bar per model label within each group (split or tested location)."""
+    """One bar per model label within each group (split or tested location): the mean over
+    seeds, whiskers its interval, and the chance line of the summary's `chance`."""
     plt = _pyplot()
     labels = list(dict.fromkeys(model_label(r) for r in rows))
-    values = {(model_label(r), r[group_key]): r["accuracy"] for r in rows}
+    cells = {(model_label(r), r[group_key]): r for r in rows}
     width = 0.8 / max(len(labels), 1)
     figure, axes = plt.subplots(figsize=(max(6, 1.6 * len(groups) + 0.25 * len(labels)), 4))
     for i, label in enumerate(labels):
-        heights = [100 * values.get((label, g), np.nan) for g in groups]
-        axes.bar(np.arange(len(groups)) + (i - (len(labels) - 1) / 2) * width, heights, width, label=label)
-    axes.axhline(100 / len(ACTION_NAMES), color="grey", linestyle=":", linewidth=1, label="chance")
+        found = [cells.get((label, g)) for g in groups]
+        heights = np.array([100 * float(c["accuracy"]) if c else np.nan for c in found])
+        low = np.array([100 * float(c["ci_low"]) if c and c["ci_low"] != "" else np.nan for c in found])
+        high = np.array([100 * float(c["ci_high"]) if c and c["ci_high"] != "" else np.nan for c in found])
+        errors = np.nan_to_num(np.stack([heights - low, high - heights]))
+        x = np.arange(len(groups)) + (i - (len(labels) - 1) / 2) * width
+        axes.bar(x, heights, width, yerr=errors, capsize=2, error_kw={"linewidth": 0.8}, label=label)
+    if rows:
+        axes.axhline(100 * float(rows[0]["chance"]), color="grey", linestyle=":", linewidth=1, label="chance")
     axes.set_xticks(np.arange(len(groups)), groups)
     axes.set_ylabel("test clip accuracy (%)")
     axes.set_ylim(0, 100)
@@ -56,33 +63,34 @@ def grouped_bars(rows: list[dict], group_key: str, groups: list[str], title: str
     _save(figure, out)
 
 
-def table1_bars(table1: str | Path, out: str | Path) -> None:
-    rows = read_csv(table1)
+def table1_bars(table1_summary: str | Path, out: str | Path) -> None:
+    rows = read_csv(table1_summary)
     splits = [s for s in SPLIT_ORDER if any(r["split"] == s for r in rows)]
-    grouped_bars(rows, "split", splits, "Table 1: test accuracy per split", out)
+    grouped_bars(rows, "split", splits, "Table 1: test accuracy per split (mean over seeds, 95 % interval)", out)
 
 
-def table2_bars(table2: str | Path, out: str | Path) -> None:
-    rows = read_csv(table2)
+def table2_bars(table2_summary: str | Path, out: str | Path) -> None:
+    rows = read_csv(table2_summary)
     for row in rows:
         row["pair"] = f"{row['trained_on']} -> {row['tested_on']}"
     pairs = sorted({r["pair"] for r in rows})
     grouped_bars(rows, "pair", pairs, "Table 2: trained on one location, tested on another", out)
 
 
-def table3_grid(table3: str | Path, out: str | Path) -> None:
-    """One panel per student and teacher: accuracy over the λ x T grid."""
+def table3_grid(table3_summary: str | Path, out: str | Path) -> None:
+    """One panel per student and teacher: mean accuracy over the λ x T grid."""
     plt = _pyplot()
-    rows = read_csv(table3)
+    rows = read_csv(table3_summary)
     pairs = sorted({(r["model"], r["teacher"]) for r in rows})
     lambdas = sorted({float(r["lambda"]) for r in rows})
     temperatures = sorted({float(r["temperature"]) for r in rows})
-    figure, axes = plt.subplots(1, len(pairs), figsize=(3.2 * len(pairs), 3), squeeze=False)
-    for axis, (model, teacher) in zip(axes[0], pairs, strict=True):
+    figure, axes = plt.subplots(1, max(len(pairs), 1), figsize=(3.2 * max(len(pairs), 1), 3), squeeze=False)
+    for axis, (model, teacher) in zip(axes[0], pairs, strict=False):
         grid = np.full((len(lambdas), len(temperatures)), np.nan)
         for r in rows:
             if (r["model"], r["teacher"]) == (model, teacher):
-                grid[lambdas.index(float(r["lambda"])), temperatures.index(float(r["temperature"]))] = r["accuracy"]
+                i, j = lambdas.index(float(r["lambda"])), temperatures.index(float(r["temperature"]))
+                grid[i, j] = float(r["accuracy"])
         axis.imshow(100 * grid, vmin=0, vmax=100, cmap="viridis")
         for (i, j), value in np.ndenumerate(grid):
             axis.text(j, i, f"{100 * value:.0f}", ha="center", va="center", color="white", fontsize=8)
@@ -91,13 +99,35 @@ def table3_grid(table3: str | Path, out: str | Path) -> None:
         axis.set_xlabel("T")
         axis.set_ylabel("λ")
         axis.set_title(f"{model} <- {teacher}", fontsize=9)
-    figure.suptitle(f"Table 3: accuracy (%) over λ and T on {rows[0]['split'] if rows else ''}")
+    figure.suptitle(f"Table 3: mean accuracy (%) over λ and T on {rows[0]['split'] if rows else ''}")
+    _save(figure, out)
+
+
+def comparison_intervals(comparisons: str | Path, out: str | Path) -> None:
+    """Each paired difference on its split's own test list, with its interval and zero."""
+    plt = _pyplot()
+    rows = [r for r in read_csv(comparisons) if r["test_list"] == "testing"]
+    rows.sort(key=lambda r: (SPLIT_ORDER.index(r["split"]) if r["split"] in SPLIT_ORDER else 9, r["comparison"]))
+    figure, axes = plt.subplots(figsize=(7, 0.3 * len(rows) + 1.2))
+    y = np.arange(len(rows))[::-1]
+    for yi, r in zip(y, rows, strict=True):
+        diff = 100 * float(r["difference"])
+        low = 100 * float(r["ci_low"]) if r["ci_low"] != "" else diff
+        high = 100 * float(r["ci_high"]) if r["ci_high"] != "" else diff
+        colour = "tab:green" if low > 0 else "tab:red" if high < 0 else "tab:grey"
+        axes.errorbar(diff, yi, xerr=[[diff - low], [high - diff]], fmt="o", color=colour, capsize=2, markersize=3)
+    axes.axvline(0, color="black", linewidth=0.8)
+    axes.set_yticks(y, [f"{r['split']}: {r['a']} - {r['b']}" for r in rows], fontsize=7)
+    axes.set_xlabel("accuracy difference a - b (percentage points), 95 % interval")
+    axes.set_title("Paired comparisons (green: above zero, red: below, grey: not resolved)", fontsize=9)
     _save(figure, out)
 
 
 def best_runs(table1: str | Path, split: str = "all") -> tuple[dict, dict]:
     """The best teacher trained from labels and the best student (any), on `split`."""
     rows = [r for r in read_csv(table1) if r["split"] == split] or read_csv(table1)
+    for row in rows:
+        row["accuracy"] = float(row["accuracy"])
     teachers = [r for r in rows if r["modality"] != "audio" and not r["teacher"]]
     students = [r for r in rows if r["modality"] == "audio"]
     return max(teachers, key=lambda r: r["accuracy"]), max(students, key=lambda r: r["accuracy"])
@@ -196,14 +226,16 @@ def _first(tf, path, parse) -> dict:
     return {key: value.numpy() for key, value in next(iter(dataset)).items()}
 
 
-def write_figures(table1, table2, table3, histories, acoustic_dirs, video_dirs, outputs: dict) -> None:
-    """Every figure of the report. outputs: table1, table2, table3, confusion, curves,
-    overlays -> the PNG to write."""
+def write_figures(summaries: dict, table1, histories, acoustic_dirs, video_dirs, outputs: dict) -> None:
+    """Every figure of the report. summaries: table1, table2, table3 (the *_summary.csv)
+    and comparisons; table1: the per-run table (for the confusion matrices); outputs:
+    table1, table2, table3, comparisons, confusion, curves, overlays -> the PNG to write."""
     # The records of each location's first sequence (30 s) are the candidates.
     candidates = [sorted(Path(d).rglob("*.tfrecord"))[:30] for d in acoustic_dirs]
-    table1_bars(table1, outputs["table1"])
-    table2_bars(table2, outputs["table2"])
-    table3_grid(table3, outputs["table3"])
+    table1_bars(summaries["table1"], outputs["table1"])
+    table2_bars(summaries["table2"], outputs["table2"])
+    table3_grid(summaries["table3"], outputs["table3"])
+    comparison_intervals(summaries["comparisons"], outputs["comparisons"])
     confusion_matrices(table1, outputs["confusion"])
     training_curves(histories, outputs["curves"])
     acoustic_overlays(candidates, video_dirs, acoustic_dirs, outputs["overlays"])

@@ -75,7 +75,9 @@ def write_provenance(
         "rule": rule,
         "wildcards": dict(wildcards),
         "params": params,
-        "seed": config.get("seed"),
+        # The run's own seed (initial weights, crops, shuffles) and the data's (config `seed`).
+        "seed": params.get("seed"),
+        "data_seed": config.get("seed"),
         "inputs": described,
         "config_files": [describe_input(p) for p in config_files if Path(p).is_file()],
         "command": started.get("command"),

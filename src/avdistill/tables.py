@@ -1,4 +1,5 @@
-"""The paper's tables, in tidy CSV, from the metrics.json of every run.
+"""The paper's tables from the metrics.json of every run: tidy per-run CSVs, per-cell
+summaries with 95 % intervals, paired comparisons, and the person-readable views.
 
 * table 1: test accuracy of every model on the test list of each split: the teachers and
   students from labels (stage 1) and the students distilled from each teacher at the
@@ -7,17 +8,24 @@
   the data of every other location;
 * table 3: the λ × T ablation of each student and teacher on one split.
 
-Accuracy is the clip accuracy (`evaluation.clip_length` seconds, logits averaged over the
-clip), the measure every model is scored on alike; loss is the test cross-entropy. Every
-row names the run folder that produced it (`run`).
+`tableN.csv` has one row per run (its `seed` and run folder); `tableN_summary.csv` one row
+per cell: seeds, clips, mean and standard deviation over seeds, and the interval of
+`uncertainty.bootstrap_interval` (seeds and test blocks). `comparisons.csv` pairs, on each
+split and test list, every distilled student with the same student from labels and every
+teacher with every student from labels, by seed and test clip. Accuracy is the clip
+accuracy (`evaluation.clip_length` seconds, logits averaged over the clip); loss is the
+test cross-entropy.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
+from avdistill import uncertainty
 from avdistill.errors import DataError
 from avdistill.fileio import atomic_path, write_text_atomic
 
@@ -29,39 +37,38 @@ MODALITY = {
     "temporal_resnet50": "video",
 }
 SPLIT_ORDER = ("location_1", "location_2", "location_3", "all")
-TABLE1_COLUMNS = [
-    "model",
-    "modality",
-    "teacher",
-    "lambda",
-    "temperature",
+RUN_KEYS = ["model", "modality", "teacher", "lambda", "temperature"]
+TABLE1_CELL = [*RUN_KEYS, "split"]
+TABLE2_CELL = [*RUN_KEYS, "trained_on", "tested_on"]
+RUN_COLUMNS = ["seed", "accuracy", "frame_accuracy", "loss", "n_clips", "run"]
+SUMMARY_COLUMNS = ["n_seeds", "n_clips", "n_blocks", "accuracy", "std", "ci_low", "ci_high", "chance"]
+COMPARISON_COLUMNS = [
     "split",
-    "accuracy",
-    "frame_accuracy",
-    "loss",
+    "test_list",
+    "comparison",
+    "a",
+    "b",
+    "n_seeds",
     "n_clips",
-    "run",
+    "accuracy_a",
+    "accuracy_b",
+    "difference",
+    "ci_low",
+    "ci_high",
+    "a_only",
+    "b_only",
+    "p_value",
 ]
-TABLE2_COLUMNS = [
-    "model",
-    "modality",
-    "teacher",
-    "lambda",
-    "temperature",
-    "trained_on",
-    "tested_on",
-    "accuracy",
-    "loss",
-    "n_clips",
-    "run",
-]
+DISTILLED = "distilled vs labels"
+TEACHER = "teacher vs student"
+METRIC_KEYS = ("model", "split", "seed", "clip_accuracy", "cross_entropy", "clips", "clip_labels", "clip_predictions")
 
 
 def read_metrics(path: str | Path) -> dict:
     path = Path(path)
     try:
         metrics = json.loads(path.read_text())
-        for key in ("model", "split", "clip_accuracy", "cross_entropy", "clips"):
+        for key in METRIC_KEYS:
             metrics[key]  # noqa: B018 - a missing key is reported below
     except (OSError, ValueError, KeyError) as error:
         raise DataError(path, f"is not a metrics file written by avdistill test ({error!r})") from None
@@ -69,96 +76,257 @@ def read_metrics(path: str | Path) -> dict:
     return metrics
 
 
+def model_label(row) -> str:
+    """`hearnet` from labels, `hearnet <- dualcamnet` distilled."""
+    return f"{row['model']} <- {row['teacher']}" if row["teacher"] else row["model"]
+
+
 def _row(metrics: dict, scores: dict) -> dict:
+    labels, predictions = np.array(scores["clip_labels"]), np.array(scores["clip_predictions"])
     return {
         "model": metrics["model"],
         "modality": MODALITY.get(metrics["model"], ""),
         "teacher": metrics.get("teacher", ""),  # empty: trained from labels only
         "lambda": metrics.get("lambda", ""),
         "temperature": metrics.get("temperature", ""),
+        "seed": int(metrics["seed"]),
         "accuracy": scores["clip_accuracy"],
         "frame_accuracy": scores.get("frame_accuracy", ""),
         "loss": scores["cross_entropy"],
         "n_clips": scores["clips"],
         "run": metrics["run"],
+        # Not written: what the intervals and the paired tests read.
+        "correct": predictions == labels,
+        "clips_per_block": int(metrics.get("clips_per_block", 1)),
     }
 
 
-def table1_rows(metrics: list[dict]) -> list[dict]:
-    rows = [{**_row(m, m), "split": m["split"]} for m in metrics]
-    return sorted(rows, key=_order)
+def _split_rank(split: str) -> int:
+    return SPLIT_ORDER.index(split) if split in SPLIT_ORDER else len(SPLIT_ORDER)
 
 
-def table2_rows(metrics: list[dict]) -> list[dict]:
-    rows = []
-    for m in metrics:
-        for location, scores in sorted(m.get("other_lists", {}).items()):
-            rows.append({**_row(m, scores), "trained_on": m["split"], "tested_on": location})
-    return sorted(rows, key=lambda r: (*_order({**r, "split": r["trained_on"]}), r["tested_on"]))
+def _sorted(frame: pd.DataFrame, split_column: str, extra: tuple = ()) -> pd.DataFrame:
+    order = frame.assign(_rank=frame[split_column].map(_split_rank), _lambda=frame["lambda"].astype(str))
+    order = order.assign(_temperature=frame["temperature"].astype(str))
+    keys = ["model", "teacher", "_lambda", "_temperature", "_rank", *extra]
+    return frame.loc[order.sort_values(keys, kind="stable").index].reset_index(drop=True)
 
 
-def _order(row: dict) -> tuple:
-    split = row["split"]
-    return (
-        row["model"],
-        row["teacher"],
-        str(row["lambda"]),
-        str(row["temperature"]),
-        SPLIT_ORDER.index(split) if split in SPLIT_ORDER else len(SPLIT_ORDER),
+def table1_frame(metrics: list[dict]) -> pd.DataFrame:
+    """One row per run, scored on its split's testing list."""
+    frame = pd.DataFrame([{**_row(m, m), "split": m["split"]} for m in metrics])
+    if frame.empty:
+        return pd.DataFrame(columns=[*TABLE1_CELL, *RUN_COLUMNS, "correct", "clips_per_block"])
+    return _sorted(frame, "split", ("seed",))
+
+
+def table2_frame(metrics: list[dict]) -> pd.DataFrame:
+    """One row per run and other location it was tested on (models of a location split)."""
+    rows = [
+        {**_row(m, scores), "trained_on": m["split"], "tested_on": location}
+        for m in metrics
+        for location, scores in sorted(m.get("other_lists", {}).items())
+    ]
+    if not rows:
+        return pd.DataFrame(columns=[*TABLE2_CELL, *RUN_COLUMNS, "correct", "clips_per_block"])
+    return _sorted(pd.DataFrame(rows), "trained_on", ("tested_on", "seed"))
+
+
+def _block_matrix(runs: pd.DataFrame, where: str) -> np.ndarray:
+    """[seed, block] accuracies of the runs of one cell (one test list, in seed order)."""
+    sizes = {len(c) for c in runs["correct"]}
+    if len(sizes) != 1:
+        raise DataError(where, f"runs of one cell were scored on different numbers of clips {sorted(sizes)}")
+    return np.stack(
+        [uncertainty.block_scores(c, k) for c, k in zip(runs["correct"], runs["clips_per_block"], strict=True)]
     )
 
 
-def write_csv(rows: list[dict], columns: list[str], path: str | Path) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+def summarise(frame: pd.DataFrame, cell: list[str], chance: float, **bootstrap) -> pd.DataFrame:
+    """Per cell: seeds, clips, blocks, mean and std over seeds, its 95 % interval, chance."""
+
+    def one_cell(runs: pd.DataFrame) -> pd.Series:
+        runs = runs.sort_values("seed")
+        scores = _block_matrix(runs, runs["run"].iloc[0])
+        low, high = uncertainty.bootstrap_interval(scores, **bootstrap)
+        return pd.Series(
+            {
+                "n_seeds": len(runs),
+                "n_clips": int(runs["n_clips"].iloc[0]),
+                "n_blocks": scores.shape[1],
+                "accuracy": runs["accuracy"].mean(),
+                "std": runs["accuracy"].std(ddof=1) if len(runs) > 1 else float("nan"),
+                "ci_low": low,
+                "ci_high": high,
+                "chance": chance,
+            }
+        )
+
+    if frame.empty:
+        return pd.DataFrame(columns=[*cell, *SUMMARY_COLUMNS])
+    grouped = frame.groupby(cell, sort=False, dropna=False)[frame.columns.tolist()]
+    summary = grouped.apply(one_cell).reset_index()[[*cell, *SUMMARY_COLUMNS]]
+    return summary.astype({"n_seeds": int, "n_clips": int, "n_blocks": int})
 
 
-def model_label(row: dict) -> str:
-    """`hearnet` from labels, `hearnet <- dualcamnet` distilled."""
-    return f"{row['model']} <- {row['teacher']}" if row["teacher"] else row["model"]
+def _paired(a: pd.DataFrame, b: pd.DataFrame, **bootstrap) -> dict | None:
+    """Difference a - b over the seeds both ran, paired by seed and test clip."""
+    common = sorted(set(a["seed"]) & set(b["seed"]))
+    if not common:
+        return None
+    a = a.set_index("seed").loc[common].reset_index()
+    b = b.set_index("seed").loc[common].reset_index()
+    scores_a, scores_b = _block_matrix(a, a["run"].iloc[0]), _block_matrix(b, b["run"].iloc[0])
+    if scores_a.shape != scores_b.shape:
+        raise DataError(a["run"].iloc[0], f"is scored on other clips than {b['run'].iloc[0]}; cannot pair them")
+    low, high = uncertainty.bootstrap_interval(scores_a - scores_b, **bootstrap)
+    test = uncertainty.mcnemar_exact(np.concatenate(list(a["correct"])), np.concatenate(list(b["correct"])))
+    return {
+        "n_seeds": len(common),
+        "n_clips": int(a["n_clips"].iloc[0]),
+        "accuracy_a": a["accuracy"].mean(),
+        "accuracy_b": b["accuracy"].mean(),
+        "difference": a["accuracy"].mean() - b["accuracy"].mean(),
+        "ci_low": low,
+        "ci_high": high,
+        **test,
+    }
 
 
-def table1_markdown(rows: list[dict]) -> str:
-    """Table 1 as a person reads it: models x splits, clip accuracy in %."""
-    splits = [s for s in SPLIT_ORDER if any(r["split"] == s for r in rows)]
-    labels = list(dict.fromkeys(model_label(r) for r in rows))
-    cells = {(model_label(r), r["split"]): r["accuracy"] for r in rows}
+def comparisons(frame: pd.DataFrame, split_column: str, test_list_column: str | None, **bootstrap) -> pd.DataFrame:
+    """Every distilled student against the same student from labels, and every teacher
+    against every student from labels, on each split (and test list)."""
+    rows = []
+    groups = [split_column] + ([test_list_column] if test_list_column else [])
+    for key, runs in frame.groupby(groups, sort=False):
+        split, test_list = (key[0], key[1]) if test_list_column else (key[0], "testing")
+        labels = runs[runs["teacher"] == ""]
+        students = labels[labels["modality"] == "audio"]
+        teachers = labels[labels["modality"] != "audio"]
+        pairs = [
+            (DISTILLED, distilled, students[students["model"] == model])
+            for (model, _), distilled in runs[runs["teacher"] != ""].groupby(["model", "teacher"], sort=False)
+        ]
+        pairs += [
+            (TEACHER, teachers[teachers["model"] == teacher], students[students["model"] == student])
+            for teacher in teachers["model"].unique()
+            for student in students["model"].unique()
+        ]
+        for comparison, a, b in pairs:
+            result = None if a.empty or b.empty else _paired(a, b, **bootstrap)
+            if result:
+                names = {"a": model_label(a.iloc[0]), "b": model_label(b.iloc[0])}
+                rows.append({"split": split, "test_list": test_list, "comparison": comparison, **names, **result})
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+
+
+# --- what a person reads ---------------------------------------------------------------
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f}" if np.isfinite(value) else ""
+
+
+def _cell_text(row) -> str:
+    if not np.isfinite(row["ci_low"]):
+        return _percent(row["accuracy"])
+    return f"{_percent(row['accuracy'])} ± {_percent((row['ci_high'] - row['ci_low']) / 2)}"
+
+
+def table1_markdown(summary: pd.DataFrame, chance: float) -> str:
+    """Table 1 as a person reads it: models x splits, mean ± half-width of the 95 % interval."""
+    view = summary.assign(label=summary.apply(model_label, axis=1), text=summary.apply(_cell_text, axis=1))
+    splits = sorted(view["split"].unique(), key=_split_rank)
+    table = view.pivot_table(index=["label", "modality"], columns="split", values="text", aggfunc="first", sort=False)
+    table = table.reindex(columns=splits).fillna("")
+    header = {
+        s: f"{s} ({int(view.loc[view['split'] == s, 'n_seeds'].max())} seeds, "
+        f"{int(view.loc[view['split'] == s, 'n_clips'].max())} clips)"
+        for s in splits
+    }
     lines = [
-        "| model | modality | " + " | ".join(splits) + " |",
+        "| model | modality | " + " | ".join(header[s] for s in splits) + " |",
         "| --- | --- | " + " | ".join("---:" for _ in splits) + " |",
     ]
-    modality = {model_label(r): r["modality"] for r in rows}
-    for label in labels:
-        values = [f"{100 * cells[label, s]:.1f}" if (label, s) in cells else "" for s in splits]
-        lines.append(f"| {label} | {modality[label]} | " + " | ".join(values) + " |")
+    for (label, modality), cells in table.iterrows():
+        lines.append(f"| {label} | {modality} | " + " | ".join(cells[s] for s in splits) + " |")
+    lines.append("| chance | | " + " | ".join(_percent(chance) for _ in splits) + " |")
     return "\n".join(lines) + "\n"
+
+
+def comparisons_markdown(frame: pd.DataFrame) -> str:
+    lines = [
+        "| split | test list | a | b | seeds | clips | a - b (pp) | 95 % interval | a only | b only | McNemar p |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
+    ]
+    for _, r in frame.iterrows():
+        lines.append(
+            f"| {r['split']} | {r['test_list']} | {r['a']} | {r['b']} | {r['n_seeds']} | {r['n_clips']} | "
+            f"{100 * r['difference']:+.1f} | {_interval(r)} | {r['a_only']} | {r['b_only']} | {r['p_value']:.3g} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _interval(row) -> str:
+    if not np.isfinite(row["ci_low"]):
+        return "none (one block)"
+    return f"[{100 * row['ci_low']:+.1f}, {100 * row['ci_high']:+.1f}]"
+
+
+def write_csv(frame: pd.DataFrame, columns: list[str], path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        frame.reindex(columns=columns).to_csv(tmp, index=False, lineterminator="\n")
 
 
 def write_tables(
     stage1: list,
     stage2: list,
     ablation: list,
-    table1: str | Path,
-    table1_md: str | Path,
-    table2: str | Path,
-    table3: str | Path,
-) -> dict[str, list[dict]]:
-    """Tables 1-3 from the metrics files of stage 1, stage 2 at the default (λ, T), and the
-    ablation grid. Returns the rows written."""
+    outputs: dict,
+    chance: float,
+    confidence: float = uncertainty.CONFIDENCE,
+    resamples: int = uncertainty.RESAMPLES,
+) -> dict[str, pd.DataFrame]:
+    """Tables 1-3, their summaries, the comparisons and summary.md from the metrics files of
+    stage 1, stage 2 at the default (λ, T), and the ablation grid. `outputs`: name -> path
+    for table1, table1_summary, table1_md, table2, table2_summary, table3, table3_summary,
+    comparisons, comparisons_md, summary. Returns the frames written."""
+    from avdistill.claims import summary_markdown
+
+    bootstrap = {"confidence": confidence, "resamples": resamples}
     first = [read_metrics(p) for p in stage1]
     default = [read_metrics(p) for p in stage2]
     grid = [read_metrics(p) for p in ablation]
-    rows1 = table1_rows(first + default)
-    rows2 = table2_rows(first + default)
-    rows3 = table1_rows(grid)
-    write_csv(rows1, TABLE1_COLUMNS, table1)
+    frames = {"table1": table1_frame(first + default), "table2": table2_frame(first + default)}
+    frames["table3"] = table1_frame(grid)
+    frames["table1_summary"] = summarise(frames["table1"], TABLE1_CELL, chance, **bootstrap)
+    frames["table2_summary"] = summarise(frames["table2"], TABLE2_CELL, chance, **bootstrap)
+    frames["table3_summary"] = summarise(frames["table3"], TABLE1_CELL, chance, **bootstrap)
+    frames["comparisons"] = pd.concat(
+        [
+            comparisons(frames["table1"], "split", None, **bootstrap),
+            comparisons(frames["table2"], "trained_on", "tested_on", **bootstrap),
+        ],
+        ignore_index=True,
+    )
+    write_csv(frames["table1"], [*TABLE1_CELL, *RUN_COLUMNS], outputs["table1"])
+    write_csv(frames["table2"], [*TABLE2_CELL, *RUN_COLUMNS], outputs["table2"])
+    write_csv(frames["table3"], [*TABLE1_CELL, *RUN_COLUMNS], outputs["table3"])
+    write_csv(frames["table1_summary"], [*TABLE1_CELL, *SUMMARY_COLUMNS], outputs["table1_summary"])
+    write_csv(frames["table2_summary"], [*TABLE2_CELL, *SUMMARY_COLUMNS], outputs["table2_summary"])
+    write_csv(frames["table3_summary"], [*TABLE1_CELL, *SUMMARY_COLUMNS], outputs["table3_summary"])
+    write_csv(frames["comparisons"], COMPARISON_COLUMNS, outputs["comparisons"])
     header = (
-        "Test clip accuracy (%) of every model on the test list of each split; "
+        "Test clip accuracy (%) of every model on the test list of each split: mean over seeds ± "
+        f"half-width of its {100 * confidence:g} % interval (bootstrap over seeds and test blocks); "
         "`a <- b`: student a distilled from teacher b.\n\n"
     )
-    write_text_atomic(table1_md, header + table1_markdown(rows1))
-    write_csv(rows2, TABLE2_COLUMNS, table2)
-    write_csv(rows3, TABLE1_COLUMNS, table3)
-    return {"table1": rows1, "table2": rows2, "table3": rows3}
+    write_text_atomic(outputs["table1_md"], header + table1_markdown(frames["table1_summary"], chance))
+    comparisons_header = (
+        "Paired comparisons: a - b in percentage points, mean over the seeds both ran; the "
+        f"{100 * confidence:g} % interval resamples seeds and test blocks of the paired runs; "
+        "McNemar's exact test on their per-clip predictions (a only: clips a gets right and b wrong).\n\n"
+    )
+    write_text_atomic(outputs["comparisons_md"], comparisons_header + comparisons_markdown(frames["comparisons"]))
+    write_text_atomic(outputs["summary"], summary_markdown(frames, chance, confidence))
+    return frames

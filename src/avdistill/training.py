@@ -572,6 +572,9 @@ def clip_metrics(logits: np.ndarray, labels: np.ndarray, windows_per_clip: int) 
         "clips": int(len(clips)),
         "clip_accuracy": float((predictions == clip_labels).mean()),
         "confusion_matrix": confusion.tolist(),  # rows: true action, columns: predicted (clips)
+        # Per clip, in list order: what the paired tests and the block bootstrap read.
+        "clip_labels": clip_labels.tolist(),
+        "clip_predictions": predictions.tolist(),
     }
 
 
@@ -634,9 +637,19 @@ def check_clip_length(clip_length: int, sample_length: int, total_length: int) -
 
 
 def clip_scores(
-    model_name: str, results: dict, sample_length: int, clip_length: int, weights, run: dict | None = None
+    model_name: str,
+    results: dict,
+    sample_length: int,
+    clip_length: int,
+    total_length: int,
+    weights,
+    run: dict | None = None,
 ) -> dict:
-    """The metrics.json of a model: its first list (the testing list) and `other_lists`."""
+    """The metrics.json of a model: its first list (the testing list) and `other_lists`.
+
+    `clips_per_block`: consecutive clips of one `total_length`-second block of the list (one
+    recording, the unit the split draws), which the tables resample as a whole.
+    """
     scores = {}
     for name, (list_path, logits, labels) in results.items():
         scores[name] = {"list": list_path, **clip_metrics(logits, labels, clip_length // sample_length)}
@@ -655,6 +668,7 @@ def clip_scores(
         "weights": os.fspath(weights),
         "sample_length": sample_length,
         "clip_length": clip_length,
+        "clips_per_block": total_length // clip_length,
         **scores[first],
         "other_lists": {name: scores[name] for name in others},
     }
@@ -689,7 +703,7 @@ def evaluate(
     load_weights(model, weights)
     lists = {"testing": list_path, **(other_lists or {})}
     results = list_logits(model, options.model, pipeline_options, roots, lists)
-    metrics = clip_scores(options.model, results, length, clip_length, weights, run)
+    metrics = clip_scores(options.model, results, length, clip_length, pipeline_options.total_length, weights, run)
     write_text_atomic(metrics_out, json.dumps(metrics, indent=1) + "\n")
     return metrics
 
@@ -700,7 +714,7 @@ def score_test_logits(
     """The test job: metrics.json from the window logits its training job wrote."""
     sample_length, total_length, results = read_test_logits(test_logits)
     check_clip_length(clip_length, sample_length, total_length)
-    metrics = clip_scores(model_name, results, sample_length, clip_length, weights, run)
+    metrics = clip_scores(model_name, results, sample_length, clip_length, total_length, weights, run)
     write_text_atomic(metrics_out, json.dumps(metrics, indent=1) + "\n")
     return metrics
 

@@ -7,5 +7,8 @@ with log_to(snakemake.log[0]):
         stage1=snakemake.input.stage1,
         stage2=snakemake.input.stage2,
         ablation=snakemake.input.ablation,
-        **{key: snakemake.output[key] for key in ("table1", "table1_md", "table2", "table3")},
+        outputs=dict(snakemake.output.items()),
+        chance=snakemake.params.chance,
+        confidence=snakemake.params.confidence,
+        resamples=snakemake.params.resamples,
     )
