@@ -202,6 +202,7 @@ def distill(
             work_dir=work_dir,
             weights_out=weights_out,
             history_out=history_out,
+            checkpoint=options.student.checkpoint,
         )
         if test_logits_out is not None:
             predict_test_lists(

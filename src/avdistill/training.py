@@ -78,12 +78,15 @@ class TrainingOptions:
     batch_norm_decay: float | None = None  # None: the original's decay of each batch norm
     distribute: str = "none"  # "mirrored": tf.distribute.MirroredStrategy over the job's GPUs
     threads: int = 0  # intra-op threads; 0: TensorFlow's default
+    # The weights a run keeps: "best" validation accuracy (the original) or the "last" epoch's.
+    checkpoint: str = "best"
 
     def fingerprint(self, pipeline_options, training_list: str | Path) -> str:
         """What decides the result of a run: a saved state resumes only under the same one."""
         settings = {**asdict(self), "pipeline": repr(pipeline_options), "list": Path(training_list).read_text()}
         settings.pop("threads")
         settings.pop("epochs")  # more epochs continue a finished run rather than restart it
+        settings.pop("checkpoint")  # which epoch is kept: the same training either way
         if self.init:  # other weights under the same name must not resume the old run
             from avdistill.download import sha256sum
 
@@ -293,6 +296,9 @@ def build(options: TrainingOptions, pipeline_options):
 # --- resumable state -------------------------------------------------------------------
 
 
+CHECKPOINTS = ("best", "last")
+
+
 @dataclass
 class TrainingState:
     fingerprint: str
@@ -407,6 +413,7 @@ def train(
             work_dir=work_dir,
             weights_out=weights_out,
             history_out=history_out,
+            checkpoint=options.checkpoint,
         )
         if test_logits_out is not None:
             predict_test_lists(model, options.model, pipeline_options, weights_out, roots, test_lists, test_logits_out)
@@ -443,13 +450,17 @@ def fit_epochs(
     work_dir: str | Path,
     weights_out: str | Path,
     history_out: str | Path,
+    checkpoint: str = "best",
 ) -> dict:
     """The epoch loop shared by stage 1 and distillation: fit, validate, keep the best, resume.
 
     model: the compiled Keras model that `fit` trains (the network, or a Distiller around
     it); weights_model: the network whose weights are saved; epoch_data(list, training,
-    epoch): the (inputs, targets) batches of a list.
+    epoch): the (inputs, targets) batches of a list. checkpoint: `best` writes the epoch of
+    best validation accuracy to `weights_out` (the original), `last` the last epoch's.
     """
+    if checkpoint not in CHECKPOINTS:
+        raise ValueError(f"checkpoint must be one of {CHECKPOINTS}, got {checkpoint!r}")
     import keras
 
     from avdistill import records
@@ -501,9 +512,11 @@ def fit_epochs(
     if state.best_epoch < 0:
         raise TrainingError(f"no epoch was trained (epochs = {epochs})")
     log.info("best epoch %d: validation accuracy %.4f", state.best_epoch + 1, state.best_accuracy)
+    if checkpoint == "last":
+        log.info("keeping the last epoch (%d), as checkpoint: last asks", state.epochs_done)
     _write_history(state.history, history_out)
     with atomic_path(weights_out) as tmp:
-        shutil.copyfile(work_dir / "best.weights.npz", tmp)
+        shutil.copyfile(work_dir / f"{checkpoint}.weights.npz", tmp)
     return asdict(state)
 
 
@@ -758,6 +771,7 @@ def job_options(
         batch_norm_decay=settings.get("batch_norm_decay"),
         distribute=settings.get("distribute", "none"),
         threads=threads,
+        checkpoint=settings.get("checkpoint", "best"),
     )
     pipeline_options = PipelineOptions(
         sample_length=int(settings["sample_length"]),
