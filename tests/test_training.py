@@ -139,32 +139,19 @@ def test_best_validation_weights_are_kept(trained):
 def test_checkpoint_last_keeps_the_last_epoch_without_retraining(trained, tiny_records, tiny_lists):
     """checkpoint: last reuses the finished run's state (it trains the same) and keeps epoch 4."""
     out, options, pipeline, state = trained
-    last = replace(options, checkpoint="last")
-    again = train(
-        last,
-        pipeline,
-        tiny_lists / "training.txt",
-        tiny_lists / "validation.txt",
-        {"acoustic": tiny_records["acoustic"]},
-        out / "state",
-        out / "last_kept.weights.npz",
-        out / "last_history.csv",
-    )
+    lists = (tiny_lists / "training.txt", tiny_lists / "validation.txt", {"acoustic": tiny_records["acoustic"]})
+
+    def keep(checkpoint: str, name: str) -> dict:
+        weights, history = out / f"{name}.weights.npz", out / f"{name}.csv"
+        return train(replace(options, checkpoint=checkpoint), pipeline, *lists, out / "state", weights, history)
+
+    again = keep("last", "last_kept")
     assert again["history"] == state["history"]  # resumed after epoch 4: nothing retrained
     kept, final = read_weights(out / "last_kept.weights.npz"), read_weights(out / "state" / "last.weights.npz")
     for key in kept:
         np.testing.assert_array_equal(kept[key], final[key], err_msg=key)
     with pytest.raises(ValueError, match="checkpoint must be one of"):
-        train(
-            replace(options, checkpoint="median"),
-            pipeline,
-            tiny_lists / "training.txt",
-            tiny_lists / "validation.txt",
-            {"acoustic": tiny_records["acoustic"]},
-            out / "state",
-            out / "never.weights.npz",
-            out / "never.csv",
-        )
+        keep("median", "never")
     assert not (out / "never.weights.npz").exists()
 
 
