@@ -292,8 +292,7 @@ def grid_value(value):
     return repr(float(value))
 
 
-STAGE2_CELL = "results/stage2/{model}/from_{teacher}/{split}/lambda~{lambda_value}/T~{temperature}"
-STAGE2_RUN = STAGE2_CELL + "/seed~{seed}"
+STAGE2_RUN = "results/stage2/{model}/from_{teacher}/{split}/lambda~{lambda_value}/T~{temperature}/seed~{seed}"
 
 
 def stage2_default_targets():
