@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from machine import machine_info  # noqa: E402  (benchmarks/machine.py, beside this script)
 
-# Rules whose jobs start TensorFlow; the folder of their benchmark files under results/benchmarks/.
-TENSORFLOW_RULES = {"stage1": "training (stage 1)", "stage2": "distillation (stage 2)", "stats": "statistics"}
+# Folders under results/benchmarks/ whose jobs start TensorFlow: training, distillation, statistics.
+TENSORFLOW_STAGES = ("stage1", "stage2", "stats")
 
 
 def job_seconds(workdir: Path) -> dict[str, list[float]]:
@@ -45,16 +45,16 @@ def job_seconds(workdir: Path) -> dict[str, list[float]]:
 def tensorflow_import_seconds(repeats: int = 3) -> float:
     code = "import time; t = time.perf_counter(); import tensorflow, keras; print(time.perf_counter() - t)"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env).stdout)]
-    for _ in range(repeats - 1):
-        runs.append(float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env).stdout))
-    return min(runs)
+    runs = [
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env) for _ in range(repeats)
+    ]
+    return min(float(run.stdout) for run in runs)
 
 
 def summarise(workdir: Path, wall: float, cores: int) -> dict:
     seconds = job_seconds(workdir)
     total = sum(sum(v) for v in seconds.values())
-    tensorflow_jobs = sum(len(seconds.get(stage, [])) for stage in TENSORFLOW_RULES)
+    tensorflow_jobs = sum(len(seconds.get(stage, [])) for stage in TENSORFLOW_STAGES)
     start_up = tensorflow_import_seconds()
     return {
         "machine": machine_info(),
