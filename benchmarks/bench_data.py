@@ -87,7 +87,7 @@ def original_audio_loader(list_path, root, spectrogram: bool, batch_size: int, r
     import resampy  # noqa: F401  (librosa imports it lazily; racing threads would see half a module)
     import tensorflow as tf
 
-    from avdistill import records
+    from avdistill.data import records
 
     paths = [str(Path(root) / p) for p in Path(list_path).read_text().split()]
     files = tf.data.Dataset.from_tensor_slices(paths)
@@ -119,9 +119,9 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep the dataset and records of an earlier run in --work")
     args = parser.parse_args()
 
-    from avdistill.convert import convert_dataset
-    from avdistill.lists import make_lists
-    from avdistill.synth import SynthOptions, synthesize_dataset
+    from avdistill.data.convert import convert_dataset
+    from avdistill.data.lists import make_lists
+    from avdistill.data.synth import SynthOptions, synthesize_dataset
 
     work = Path(args.work)
     options = SynthOptions(subjects=args.subjects)
@@ -164,8 +164,8 @@ def main() -> None:
     make_lists(list(roots.values()), work / "lists/all")
     training = work / "lists/all/training.txt"
 
-    from avdistill.pipeline import PipelineOptions, make_dataset
-    from avdistill.stats import compute_spectrogram_stats
+    from avdistill.data.pipeline import PipelineOptions, make_dataset
+    from avdistill.data.stats import compute_spectrogram_stats
 
     stats = compute_spectrogram_stats(training, roots["audio"])
     settings = {

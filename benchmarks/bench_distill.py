@@ -40,8 +40,8 @@ def timed_steps(step, batch, warmup: int = 2, steps: int = 6) -> float:
 def main() -> None:
     import tensorflow as tf
 
-    from avdistill.distillation import make_distiller
-    from avdistill.models import build_model
+    from avdistill.networks.build import build_model
+    from avdistill.train.distillation import make_distiller
 
     rng = np.random.default_rng(0)
     spectrogram = tf.constant(rng.normal(0, 1, (BATCH, 500, 1, 257)), tf.float32)

@@ -48,8 +48,8 @@ def timed(function, *args, **kwargs) -> tuple[float, int]:
 
 
 def main() -> None:
-    from avdistill.download import download, sha256sum
-    from avdistill.pretrained import convert_resnet, convert_soundnet, scan_t7
+    from avdistill.fetch.download import download, sha256sum
+    from avdistill.fetch.pretrained import convert_resnet, convert_soundnet, scan_t7
 
     results = {"machine": machine_info()}
     with tempfile.TemporaryDirectory() as work:

@@ -138,13 +138,15 @@ def _moving(model) -> int:
 
 def run_one(threads: int, steps: int, models: list[str], top: int, baseline: bool = False) -> dict:
     """Every case in this process, with `threads` intra-op threads; with `baseline`, the
-    networks in their plain convolution form (`avdistill.models.as_convolutions`)."""
+    networks in their plain convolution form (`avdistill.networks.layers.as_convolutions`)."""
     import keras
     import numpy as np
 
-    from avdistill.models import as_convolutions
-    from avdistill.pipeline import PipelineOptions
-    from avdistill.training import TrainingOptions, build, configure_tensorflow
+    from avdistill.data.pipeline import PipelineOptions
+    from avdistill.networks.layers import as_convolutions
+    from avdistill.train.fit import build
+    from avdistill.train.options import TrainingOptions
+    from avdistill.train.session import configure_tensorflow
 
     configure_tensorflow(seed=0, threads=threads)
     peak = matmul_flops()

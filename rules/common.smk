@@ -8,6 +8,10 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+# The library of this checkout (its registry of networks; code_version hashes its files).
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from avdistill.networks import registry
+
 validate(config, schema="../workflow/schemas/config.schema.yaml")
 
 LOCATIONS = (
@@ -28,18 +32,36 @@ if not set(STAGE1_SPLITS) <= set(SPLITS):
     raise ValueError(
         f"stage1.splits {STAGE1_SPLITS} must be among splits.names {SPLITS}"
     )
-# The modality each network reads, and the loader keys that change its inputs.
-MODEL_MODALITY = {
-    "dualcamnet": "acoustic",
-    "hearnet": "audio",
-    "soundnet5": "audio",
-    "resnet50": "video",
-    "temporal_resnet50": "video",
-}
+# The networks: the paper's, and any the config declares with models.<name>.builder
+# (avdistill.networks.registry, which imports no TensorFlow). Every fact about a network
+# below is derived from its declaration.
+try:
+    registry.register_from_config(config["models"])
+except registry.RegistryError as error:
+    raise ValueError(f"config: {error}") from None
+NETWORKS = {name: registry.get(name) for name in registry.names()}
+for _key, _chosen, _role in (
+    ("stage1.models", STAGE1_MODELS, None),
+    ("stage2.students", config["stage2"]["students"], "student"),
+    ("stage2.teachers", config["stage2"]["teachers"], "teacher"),
+):
+    _allowed = registry.names(_role)
+    _unknown = ", ".join(repr(name) for name in _chosen if name not in _allowed)
+    _as = f" as a {_role}" if _role else ""
+    if _unknown:
+        raise ValueError(
+            f"{_key}: {_unknown} not registered{_as}; registered: {', '.join(_allowed)} "
+            "(add your own with models.<name>.builder)"
+        )
+_missing = [name for name in STAGE1_MODELS if name not in config["models"]]
+if _missing:
+    raise ValueError(
+        f"models: no settings for {', '.join(_missing)} (stage1.models trains them)"
+    )
 # Networks that can teach in stage 2: their training job also writes their logits.
-TEACHER_MODELS = ["dualcamnet", "resnet50", "temporal_resnet50"]
-TEACHER_PATTERN = "|".join(TEACHER_MODELS)
-STUDENT_PATTERN = "|".join(m for m in MODEL_MODALITY if m not in TEACHER_MODELS)
+TEACHER_PATTERN = "|".join(registry.names("teacher"))
+STUDENT_PATTERN = "|".join(n for n in registry.names() if not NETWORKS[n].is_teacher)
+# The loader keys that change a modality's inputs.
 LOADER_KEYS = {
     "acoustic": [],
     "audio": ["resampler"],
@@ -100,21 +122,15 @@ DOWNLOADS = {
     "soundnet_models_public.zip": config["pretrained"]["soundnet"],
     "resnet_v1_50_2016_08_28.tar.gz": config["pretrained"]["resnet"],
 }
-# init names that mean public pretrained weights: their converted file and the models they fit.
-PRETRAINED_INIT = {
-    "soundnet": ("resources/pretrained/soundnet5.npz", ["soundnet5"]),
-    "imagenet": (
-        "resources/pretrained/resnet_v1_50.weights.npz",
-        ["resnet50", "temporal_resnet50"],
-    ),
-}
+# `init` values that mean public pretrained weights: their converted file, and which
+# networks they fit (registry).
 for _model in STAGE1_MODELS:
     _init = config["models"][_model].get("init", "scratch")
-    if _init in PRETRAINED_INIT and _model not in PRETRAINED_INIT[_init][1]:
-        raise ValueError(
-            f"models.{_model}.init: {_init!r} weights fit only "
-            f"{', '.join(PRETRAINED_INIT[_init][1])}"
-        )
+    if _init in registry.PRETRAINED_FILES:
+        try:
+            NETWORKS[_model].pretrained_init(_init)
+        except registry.RegistryError as error:
+            raise ValueError(f"models.{_model}.init: {error}") from None
 
 
 wildcard_constraints:
@@ -122,7 +138,7 @@ wildcard_constraints:
     location=r"\d\d",
     location_number=r"[1-3]",
     split=r"location_[1-3]|all",
-    model="|".join(MODEL_MODALITY),
+    model="|".join(NETWORKS),
     download="|".join(re.escape(name) for name in DOWNLOADS),
     teacher=TEACHER_PATTERN,
     seed=r"\d+",
@@ -171,7 +187,7 @@ def model_init_file(wildcards):
     init = config["models"][wildcards.model].get("init", "scratch")
     if init == "scratch":
         return []
-    return [PRETRAINED_INIT[init][0] if init in PRETRAINED_INIT else init]
+    return [registry.PRETRAINED_FILES.get(init, init)]
 
 
 def model_init_path(wildcards):
@@ -222,13 +238,12 @@ def model_settings(wildcards):
 
 def model_loader(wildcards):
     """Only the loader keys that change this model's inputs."""
-    keys = LOADER_KEYS[MODEL_MODALITY[wildcards.model]]
-    return {key: config["loader"][key] for key in keys}
+    modalities = NETWORKS[wildcards.model].modalities
+    return {key: config["loader"][key] for m in modalities for key in LOADER_KEYS[m]}
 
 
 def model_roots(wildcards):
-    modality = MODEL_MODALITY[wildcards.model]
-    return {modality: f"results/tfrecords/{modality}"}
+    return {m: f"results/tfrecords/{m}" for m in NETWORKS[wildcards.model].modalities}
 
 
 def model_stats_files(wildcards):
@@ -264,9 +279,33 @@ def test_lists(wildcards):
 
 def model_test_record_dirs(wildcards):
     """Records of the split and of the other locations it is tested on."""
-    modality = MODEL_MODALITY[wildcards.model]
     others = [int(name.split("_")[1]) for name in other_location_lists(wildcards)]
-    return record_dirs([modality], sorted({*split_locations(wildcards.split), *others}))
+    return record_dirs(
+        NETWORKS[wildcards.model].modalities,
+        sorted({*split_locations(wildcards.split), *others}),
+    )
+
+
+def network_code(wildcards):
+    """The code of a network's builder: the library module that defines it (the trainers
+    import it only by name, through the registry), or the user's module. A param: editing
+    it reruns exactly that network's runs."""
+    network = NETWORKS[wildcards.model]
+    if network.module.startswith("avdistill."):
+        return code_version(network.module.removeprefix("avdistill."))
+    return network.source_digest()
+
+
+def test_run(wildcards):
+    """What a test job copies into metrics.json: what the run is (the tables read it)."""
+    run = {"split": wildcards.split, "modality": NETWORKS[wildcards.model].modality}
+    if "teacher" in wildcards.keys():
+        run |= {
+            "teacher": wildcards.teacher,
+            "lambda": float(wildcards.lambda_value),
+            "temperature": float(wildcards.temperature),
+        }
+    return run | {"seed": int(wildcards.seed)}
 
 
 def model_threads(wildcards):
@@ -361,30 +400,43 @@ LIBRARY = Path(workflow.basedir) / "src" / "avdistill"
 INVOCATION = "results/provenance/invocation.json"
 
 
+def _module_file(name):
+    """src/avdistill/<name with dots as folders>.py, or the package's __init__.py."""
+    path = LIBRARY.joinpath(*name.split("."))
+    return (
+        path.with_suffix(".py")
+        if path.with_suffix(".py").is_file()
+        else path / "__init__.py"
+    )
+
+
 def _library_imports(source):
-    """The avdistill modules that `source` imports (at any depth of its code)."""
-    tree = ast.parse((LIBRARY / f"{source}.py").read_text())
+    """The avdistill modules that `source` ("train.fit") imports, at any depth of its code."""
+    tree = ast.parse(_module_file(source).read_text())
     names = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module == "avdistill":
-            names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
-            "avdistill."
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+            "avdistill"
         ):
-            names.add(node.module.split(".")[1])
+            package = node.module.removeprefix("avdistill").removeprefix(".")
+            for (
+                alias
+            ) in node.names:  # from avdistill.data import lists: a module or a name
+                child = f"{package}.{alias.name}" if package else alias.name
+                names.add(child if _module_file(child).is_file() else package)
         elif isinstance(node, ast.Import):
             names |= {
-                a.name.split(".")[1]
+                a.name.removeprefix("avdistill.")
                 for a in node.names
                 if a.name.startswith("avdistill.")
             }
-    return {name for name in names if (LIBRARY / f"{name}.py").is_file()}
+    return {name for name in names if name and _module_file(name).is_file()}
 
 
 def code_version(*sources):
-    """SHA-256 of the library modules a rule's script calls and all they import. A param:
-    editing one of them reruns exactly the jobs that run it (Snakemake itself only
-    tracks the script file)."""
+    """SHA-256 of the library modules a rule's script calls ("train.fit") and all they
+    import. A param: editing one of them reruns exactly the jobs that run it (Snakemake
+    itself only tracks the script file)."""
     seen, todo = set(), list(sources)
     while todo:
         name = todo.pop()
@@ -393,7 +445,8 @@ def code_version(*sources):
             todo += _library_imports(name)
     digest = hashlib.sha256()
     for name in sorted(seen):
-        digest.update(name.encode() + b"\0" + (LIBRARY / f"{name}.py").read_bytes())
+        for part in (name.encode(), b"\0", _module_file(name).read_bytes()):
+            digest.update(part)
     return digest.hexdigest()[:16]
 
 

@@ -16,7 +16,7 @@ if config["dataset"]["source"] == "synthetic":
             "../envs/avdistill.yaml"
         threads: 2
         params:
-            code=code_version("synth"),
+            code=code_version("data.synth"),
             options=lookup(dpath="dataset/synthetic", within=config),
             seed=lookup(dpath="seed", within=config),
         script:
@@ -35,7 +35,7 @@ if config["dataset"]["source"] in ("url", "archive"):
         conda:
             "../envs/avdistill.yaml"
         params:
-            code=code_version("download"),
+            code=code_version("fetch.download"),
             max_bytes=lookup(dpath="dataset/max_bytes", within=config, default=None),
         script:
             "../workflow/scripts/extract_dataset.py"

@@ -15,7 +15,7 @@ rule download:
     conda:
         "../envs/avdistill.yaml"
     params:
-        code=code_version("download"),
+        code=code_version("fetch.download"),
         url=download_setting("url"),
         sha256=download_setting("sha256"),
     script:

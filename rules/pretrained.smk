@@ -12,7 +12,7 @@ rule convert_soundnet:
     conda:
         "../envs/avdistill.yaml"
     params:
-        code=code_version("pretrained"),
+        code=code_version("fetch.pretrained"),
         member="soundnet5_final.t7",
     script:
         "../workflow/scripts/convert_pretrained.py"
@@ -28,7 +28,7 @@ rule convert_resnet:
     conda:
         "../envs/avdistill.yaml"
     params:
-        code=code_version("pretrained"),
+        code=code_version("fetch.pretrained"),
         member="resnet_v1_50.ckpt",
     script:
         "../workflow/scripts/convert_pretrained.py"

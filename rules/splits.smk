@@ -28,7 +28,7 @@ rule location_dataset_list:
     conda:
         "../envs/avdistill.yaml"
     params:
-        code=code_version("lists"),
+        code=code_version("data.lists"),
         roots=expand("results/tfrecords/{m}", m=MODALITIES),
         locations=lambda wildcards: [int(wildcards.location_number)],
         num_samples=lookup(dpath="splits/num_samples", within=config),
@@ -51,7 +51,7 @@ rule spectrogram_stats:
     conda:
         "../envs/avdistill.yaml"
     params:
-        code=code_version("stats"),
+        code=code_version("data.stats"),
         audio_root="results/tfrecords/audio",
         total_length=lookup(dpath="splits/num_samples", within=config),
         resampler=lookup(dpath="loader/resampler", within=config),

@@ -39,7 +39,8 @@ rule train_stage1:
         runtime=model_resource("runtime"),
         gpu=model_resource("gpu"),
     params:
-        code=code_version("training"),
+        code=code_version("train.fit"),
+        network=network_code,
         settings=model_settings,
         loader=model_loader,
         seed=lambda wildcards: int(wildcards.seed),
@@ -63,7 +64,7 @@ use rule train_stage1 as train_teacher with:
     wildcard_constraints:
         model=TEACHER_PATTERN,
     params:
-        code=code_version("teacher_logits"),
+        code=code_version("train.teacher_logits"),
 
 
 rule test_stage1:
@@ -77,8 +78,8 @@ rule test_stage1:
     conda:
         "../envs/avdistill.yaml"
     params:
-        code=code_version("training"),
+        code=code_version("train.evaluate"),
         clip_length=lookup(dpath="evaluation/clip_length", within=config),
-        run=lambda wildcards: {"split": wildcards.split, "seed": int(wildcards.seed)},
+        run=test_run,
     script:
         "../workflow/scripts/train_or_test.py"

@@ -33,7 +33,8 @@ rule distill:
         runtime=model_resource("runtime"),
         gpu=model_resource("gpu"),
     params:
-        code=code_version("distillation"),
+        code=code_version("train.distillation"),
+        network=network_code,
         settings=model_settings,
         loader=model_loader,
         seed=lambda wildcards: int(wildcards.seed),
@@ -60,14 +61,8 @@ rule test_stage2:
     conda:
         "../envs/avdistill.yaml"
     params:
-        code=code_version("training"),
+        code=code_version("train.evaluate"),
         clip_length=lookup(dpath="evaluation/clip_length", within=config),
-        run=lambda wildcards: {
-            "split": wildcards.split,
-            "teacher": wildcards.teacher,
-            "lambda": float(wildcards.lambda_value),
-            "temperature": float(wildcards.temperature),
-            "seed": int(wildcards.seed),
-        },
+        run=test_run,
     script:
         "../workflow/scripts/train_or_test.py"

@@ -44,7 +44,7 @@ rule tables:
     conda:
         "../envs/avdistill.yaml"
     params:
-        code=code_version("tables", "claims"),
+        code=code_version("report.tables", "report.claims"),
         chance=1 / number_of_actions(),
         confidence=lookup(dpath="evaluation/confidence", within=config),
         resamples=lookup(dpath="evaluation/bootstrap_resamples", within=config),
@@ -104,6 +104,6 @@ rule figures:
     conda:
         "../envs/avdistill.yaml"
     params:
-        code=code_version("figures"),
+        code=code_version("report.figures"),
     script:
         "../workflow/scripts/figures.py"

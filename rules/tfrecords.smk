@@ -11,7 +11,7 @@ rule convert_tfrecords:
         "../envs/avdistill.yaml"
     threads: 2
     params:
-        code=code_version("convert"),
+        code=code_version("data.convert"),
     script:
         "../workflow/scripts/convert_tfrecords.py"
 

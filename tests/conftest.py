@@ -18,7 +18,7 @@ TINY = dict(locations=(1, 2, 3), subjects=1, actions=(0, 2, 6, 13), seconds=10.0
 
 @pytest.fixture(scope="session")
 def tiny_raw(tmp_path_factory) -> Path:
-    from avdistill.synth import SynthOptions, synthesize_dataset
+    from avdistill.data.synth import SynthOptions, synthesize_dataset
 
     root = tmp_path_factory.mktemp("raw") / "dataset"
     synthesize_dataset(root, SynthOptions(**TINY), jobs=2)
@@ -28,7 +28,7 @@ def tiny_raw(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_records(tiny_raw, tmp_path_factory) -> dict[str, Path]:
     """One TFRecord root per modality, as the workflow makes them."""
-    from avdistill.convert import convert_dataset
+    from avdistill.data.convert import convert_dataset
 
     out = tmp_path_factory.mktemp("tfrecords")
     roots = {}
@@ -41,7 +41,7 @@ def tiny_records(tiny_raw, tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def tiny_lists(tiny_records, tmp_path_factory) -> Path:
     """The `all` split of the tiny records (written by the library)."""
-    from avdistill.lists import make_lists
+    from avdistill.data.lists import make_lists
 
     out = tmp_path_factory.mktemp("lists") / "all"
     make_lists([tiny_records["acoustic"], tiny_records["audio"]], out)

@@ -1,6 +1,6 @@
 """Test-only TF-slim ResNet-50 v1: its checkpoint variables (§5.2 of the reference), a V1
 checkpoint writer, and a forward pass in plain TensorFlow ops, written from slim's
-`resnet_v1.py` / `resnet_utils.py` independently of avdistill.models."""
+`resnet_v1.py` / `resnet_utils.py` independently of avdistill.networks."""
 
 from __future__ import annotations
 

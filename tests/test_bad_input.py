@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import scipy.io
 
-from avdistill.convert import convert_dataset
+from avdistill.data.convert import convert_dataset
+from avdistill.data.pipeline import PipelineOptions, make_dataset
 from avdistill.errors import DataError
-from avdistill.pipeline import PipelineOptions, make_dataset
 
 SEQ = "Location_01/Subject_01/Action_002"
 
@@ -104,7 +104,7 @@ def test_failure_after_some_sequences_removes_their_records(raw_copy, tmp_path):
 
 
 def test_smaller_acoustic_image_is_padded_at_the_front_as_the_original(raw_copy, tmp_path):
-    from avdistill.raw import read_acoustic_image
+    from avdistill.data.raw import read_acoustic_image
 
     path = raw_copy / "matfiles" / SEQ / "MFCC_Image/Data_1.mat"
     scipy.io.savemat(path, {"MFCC": np.ones((30, 48, 10))})
@@ -124,14 +124,14 @@ def test_truncated_record_is_named(records_copy):
     root, training = records_copy
     victim = training.read_text().split()[13]
     truncate(root / victim, 0.7)
-    from avdistill.stats import compute_spectrogram_stats
+    from avdistill.data.stats import compute_spectrogram_stats
 
     with pytest.raises(DataError, match=rf"{victim}: corrupt or truncated TFRecord"):
         compute_spectrogram_stats(training, root)
 
 
 def test_record_of_another_modality_is_named(tiny_records, tiny_lists):
-    from avdistill.stats import compute_spectrogram_stats
+    from avdistill.data.stats import compute_spectrogram_stats
 
     first = tiny_lists.joinpath("training.txt").read_text().split()[0]
     with pytest.raises(DataError, match=rf"{first}: is not a record holding audio \(audio/data\)"):

@@ -63,8 +63,8 @@ def test_synth_is_deterministic_for_a_seed(tmp_path):
 
 def test_teacher_logits_and_distill_from_the_command_line(tiny_records, tiny_lists, tmp_path):
     """main_s2.py's path: a teacher's logits, then a student distilled from them."""
-    from avdistill.models import build_model
-    from avdistill.training import save_weights
+    from avdistill.networks.build import build_model
+    from avdistill.train.weights import save_weights
 
     save_weights(build_model("dualcamnet", 1), tmp_path / "teacher.weights.npz")
     lists = [str(tiny_lists / "training.txt"), str(tiny_lists / "validation.txt")]

@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avdistill.distillation import DistillationOptions, distill, make_distiller
+from avdistill.data.pipeline import PipelineOptions, make_dataset
 from avdistill.errors import DataError
-from avdistill.pipeline import PipelineOptions, make_dataset
-from avdistill.teacher_logits import compute_teacher_logits, teacher_table
-from avdistill.training import TrainingError, TrainingOptions, configure_tensorflow, load_weights, save_weights
+from avdistill.train.distillation import DistillationOptions, distill, make_distiller
+from avdistill.train.options import TrainingError, TrainingOptions
+from avdistill.train.session import configure_tensorflow
+from avdistill.train.teacher_logits import compute_teacher_logits, teacher_table
+from avdistill.train.weights import load_weights, save_weights
 
 
 def _softmax(x):
@@ -19,7 +21,7 @@ def _softmax(x):
 
 def test_loss_is_the_originals_formula():
     """(1-λ)·CE(labels, s) + λ·CE(softmax(t/T), s): student logits not divided by T, no T²."""
-    from avdistill.models import build_model
+    from avdistill.networks.build import build_model
 
     rng = np.random.default_rng(0)
     labels = np.eye(14, dtype=np.float32)[rng.integers(0, 14, 6)]
@@ -36,7 +38,7 @@ def test_loss_is_the_originals_formula():
 def teacher(tiny_lists, tiny_records, tmp_path_factory):
     """A DualCamNet teacher (random weights suffice) and its logits of every training and
     validation record of the tiny `all` split."""
-    from avdistill.models import build_model
+    from avdistill.networks.build import build_model
 
     folder = tmp_path_factory.mktemp("teacher")
     configure_tensorflow(7)
@@ -67,7 +69,7 @@ def test_teacher_logits_cover_every_record_per_frame(teacher, tiny_lists):
 
 
 def test_cached_teacher_logits_give_the_loss_of_the_teacher_run_in_the_step(teacher, tiny_lists, tiny_records):
-    from avdistill.models import build_model
+    from avdistill.networks.build import build_model
 
     options = PipelineOptions(sample_length=5, number_of_crops=2, batch_size=4, seed=1)
     training = tiny_lists / "training.txt"
@@ -95,7 +97,7 @@ def test_cached_teacher_logits_give_the_loss_of_the_teacher_run_in_the_step(teac
 
 
 def test_distillation_trains_the_student_and_keeps_its_best_weights(teacher, tiny_lists, tiny_records, tmp_path):
-    from avdistill.models import build_model
+    from avdistill.networks.build import build_model
 
     options = DistillationOptions(
         student=TrainingOptions(model="hearnet", learning_rate=1e-3, epochs=2, threads=2),

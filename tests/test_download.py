@@ -11,8 +11,8 @@ import zipfile
 
 import pytest
 
-from avdistill.download import download, safe_extract
 from avdistill.errors import DataError
+from avdistill.fetch.download import download, safe_extract
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 
@@ -158,7 +158,7 @@ def test_hostile_zip_and_size_limit(tmp_path):
 
 
 def test_dataset_archive_without_the_dualcam_layout_is_refused(tmp_path):
-    from avdistill.download import extract_dataset
+    from avdistill.fetch.download import extract_dataset
 
     archive = _zip(tmp_path / "other.zip", {"photos/a.jpg": b"x"})
     with pytest.raises(DataError, match="other.zip: holds no folder with both matfiles/ and sync/"):

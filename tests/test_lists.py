@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from avdistill import lists
+from avdistill.data import lists
 from avdistill.errors import DataError
 
 

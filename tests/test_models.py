@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avdistill import models
+from avdistill.networks import acoustic, audio, build, layers, video
 
 
 def conv(kh, kw, cin, cout, bias=True, kt=1):
@@ -55,7 +55,7 @@ def resnet50_backbone(temporal=False):
 
 
 def test_dualcamnet_shapes_and_parameters():
-    model = models.dualcamnet(sample_length=1)
+    model = acoustic.dualcamnet(sample_length=1)
     assert tuple(model.output.shape) == (None, 12, 14)
     out = model(np.zeros((2, 12, 36, 48, 12), np.float32))
     assert out.shape == (2, 12, 14)
@@ -66,7 +66,7 @@ def test_dualcamnet_shapes_and_parameters():
 
 def test_dualcamnet_convolves_time_only_within_each_second():
     """conv1's SAME padding zero-pads time inside each 12-frame group: seconds are independent."""
-    model = models.dualcamnet(sample_length=2)
+    model = acoustic.dualcamnet(sample_length=2)
     x = np.random.default_rng(0).normal(size=(1, 24, 36, 48, 12)).astype(np.float32)
     changed = x.copy()
     changed[0, 12:] += 1.0  # change only the second second
@@ -76,7 +76,7 @@ def test_dualcamnet_convolves_time_only_within_each_second():
 
 
 def test_hearnet_shapes_and_parameters():
-    model = models.hearnet(sample_length=5)
+    model = audio.hearnet(sample_length=5)
     # 5 s at 22,050 Hz, frame 440, step 220: (110250 - 440) // 220 + 1 = 500 frames.
     assert tuple(model.input.shape) == (None, 500, 1, 257)
     assert tuple(model.output.shape) == (None, 14)
@@ -94,11 +94,11 @@ def test_hearnet_shapes_and_parameters():
     assert regularized == [f"hear_net.conv{i}" for i in range(1, 6)]
     assert model.get_layer("hear_net.conv1").kernel_regularizer.l2 == pytest.approx(2.5e-4)
     with pytest.raises(ValueError, match="sample_length"):
-        models.hearnet(sample_length=1)
+        audio.hearnet(sample_length=1)
 
 
 def test_soundnet5_shapes_parameters_and_batch_norm():
-    model = models.soundnet5(sample_length=5)
+    model = audio.soundnet5(sample_length=5)
     assert tuple(model.input.shape) == (None, 110250)
     assert tuple(model.output.shape) == (None, 14)
     convs = [(64, 1, 32), (32, 32, 64), (16, 64, 128), (8, 128, 256), (16, 256, 1024)]
@@ -112,11 +112,11 @@ def test_soundnet5_shapes_parameters_and_batch_norm():
     norm = model.get_layer("SoundNet.conv1.norm")
     assert (norm.momentum, norm.epsilon) == (0.999, 1e-3)  # slim defaults, not Torch's 1e-5
     with pytest.raises(ValueError, match="sample_length 5"):
-        models.soundnet5(sample_length=1)
+        audio.soundnet5(sample_length=1)
 
 
 def test_resnet50_trains_only_logits_and_mirrors_slim():
-    model = models.resnet50(sample_length=1, crop_size=224)
+    model = video.resnet50(sample_length=1, crop_size=224)
     assert tuple(model.output.shape) == (None, 12, 14)
     backbone, moving = resnet50_backbone()
     logits = conv(1, 1, 2048, 14)
@@ -133,7 +133,7 @@ def test_resnet50_trains_only_logits_and_mirrors_slim():
 
 def test_resnet50_frozen_backbone_still_updates_batch_norm_statistics():
     """As slim's train op: frozen variables, but BN in training mode updates its moving averages."""
-    model = models.resnet50(sample_length=1, crop_size=32)
+    model = video.resnet50(sample_length=1, crop_size=32)
     bn = model.get_layer("resnet_v1_50.conv1.BatchNorm")
     before = np.asarray(bn.moving_mean.numpy()).copy()
     model(np.random.default_rng(0).normal(size=(1, 12, 32, 32, 3)).astype(np.float32) * 50, training=True)
@@ -146,7 +146,7 @@ def test_batch_norm_decay_replaces_the_original_decay_everywhere():
     import keras
 
     decay = 0.9
-    model = models.build_model("resnet50", 1, crop_size=32, batch_norm_decay=decay)
+    model = build.build_model("resnet50", 1, crop_size=32, batch_norm_decay=decay)
     norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert len(norms) == 53 and {layer.momentum for layer in norms} == {decay}  # conv1 + 52 in the units
     frames = np.random.default_rng(0).normal(size=(2, 12, 32, 32, 3)).astype(np.float32)
@@ -158,13 +158,13 @@ def test_batch_norm_decay_replaces_the_original_decay_everywhere():
         moving_mean, (1 - decay) * batch_mean, rtol=1e-4, atol=1e-6 * max(1.0, np.abs(batch_mean).max())
     )
     # None keeps the original's; out of range is refused.
-    assert models.build_model("soundnet5", 5, batch_norm_decay=None).get_layer("SoundNet.conv1.norm").momentum == 0.999
+    assert build.build_model("soundnet5", 5, batch_norm_decay=None).get_layer("SoundNet.conv1.norm").momentum == 0.999
     with pytest.raises(ValueError, match="batch_norm_decay"):
-        models.build_model("soundnet5", 5, batch_norm_decay=1.0)
+        build.build_model("soundnet5", 5, batch_norm_decay=1.0)
 
 
 def test_temporal_resnet50_identity_temporal_convolutions():
-    model = models.temporal_resnet50(crop_size=224)
+    model = video.temporal_resnet50(crop_size=224)
     assert tuple(model.input.shape) == (None, 5, 224, 224, 3)
     assert tuple(model.output.shape) == (None, 14)
     backbone, moving = resnet50_backbone(temporal=True)
@@ -177,7 +177,7 @@ def test_temporal_resnet50_identity_temporal_convolutions():
 
 
 def test_temporal_resnet50_averages_frame_logits():
-    model = models.temporal_resnet50(crop_size=32)
+    model = video.temporal_resnet50(crop_size=32)
     clip = np.random.default_rng(1).normal(size=(2, 5, 32, 32, 3)).astype(np.float32)
     # With identity temporal convolutions a clip of 5 equal frames gives that frame's logits.
     same = np.repeat(clip[:, :1], 5, axis=1)
@@ -190,7 +190,7 @@ def test_temporal_resnet50_averages_frame_logits():
 
 
 def test_audio_visual_model():
-    model = models.av_model(sample_length=1, crop_size=224)
+    model = video.av_model(sample_length=1, crop_size=224)
     assert tuple(model.output.shape) == (None, 12, 14)
     backbone, moving = resnet50_backbone()
     visual_logits = conv(1, 1, 2048, 1024)
@@ -202,7 +202,7 @@ def test_audio_visual_model():
 
 
 def test_trainable_all_trains_the_backbone():
-    model = models.resnet50(sample_length=1, crop_size=32, trainable="all")
+    model = video.resnet50(sample_length=1, crop_size=32, trainable="all")
     backbone, _ = resnet50_backbone()
     assert count(model)[0] == backbone + conv(1, 1, 2048, 14)
 
@@ -236,10 +236,10 @@ def test_rewritten_layers_match_their_convolutions(name, length, rewritten):
     import keras
 
     keras.utils.set_random_seed(3)
-    model = models.build_model(name, length, crop_size=32, trainable="all")
-    kinds = (models.DenseConv2D, models.FramedConv2D, models.TemporalConv3D)
+    model = build.build_model(name, length, crop_size=32, trainable="all")
+    kinds = (layers.DenseConv2D, layers.FramedConv2D, layers.TemporalConv3D)
     assert {layer.name for layer in model.layers if isinstance(layer, kinds)} == rewritten
-    reference = models.as_convolutions(model)
+    reference = layers.as_convolutions(model)
     assert [(v.path, tuple(v.shape)) for v in reference.weights] == [(v.path, tuple(v.shape)) for v in model.weights]
     assert not any(isinstance(layer, kinds) for layer in reference.layers)
     rng = np.random.default_rng(4)
@@ -268,10 +268,10 @@ def test_rewritten_layers_refuse_shapes_they_do_not_cover():
     import keras
 
     with pytest.raises(ValueError, match="one output position"):
-        models.DenseConv2D(8, 3, name="wide")(keras.Input((5, 5, 2)))
+        layers.DenseConv2D(8, 3, name="wide")(keras.Input((5, 5, 2)))
     with pytest.raises(ValueError, match="one output position"):
-        models.DenseConv2D(8, 3, padding="same", name="padded")(keras.Input((3, 3, 2)))
+        layers.DenseConv2D(8, 3, padding="same", name="padded")(keras.Input((3, 3, 2)))
     with pytest.raises(ValueError, match="k x 1"):
-        models.FramedConv2D(8, (4, 2), name="square")(keras.Input((16, 2, 1)))
+        layers.FramedConv2D(8, (4, 2), name="square")(keras.Input((16, 2, 1)))
     with pytest.raises(ValueError, match=r"\(k, 1, 1\)"):
-        models.TemporalConv3D(8, (3, 3, 1), padding="same", name="spatial")(keras.Input((4, 5, 5, 2)))
+        layers.TemporalConv3D(8, (3, 3, 1), padding="same", name="spatial")(keras.Input((4, 5, 5, 2)))

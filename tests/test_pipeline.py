@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avdistill import records
-from avdistill.pipeline import MODEL_INPUTS, PipelineOptions, make_dataset, num_samples
+from avdistill.data import records
+from avdistill.data.pipeline import PipelineOptions, make_dataset, num_samples
+from avdistill.networks import registry
 
 
 def _all(dataset):
@@ -73,7 +74,7 @@ def test_training_crops_are_seeded_by_seed_and_epoch(tiny_records, tiny_lists):
 
 
 def test_modalities_from_separate_roots_stay_aligned(tiny_raw, tiny_records, tiny_lists, tmp_path):
-    from avdistill.convert import convert_dataset
+    from avdistill.data.convert import convert_dataset
 
     convert_dataset(tiny_raw / "matfiles", tiny_raw / "sync", tmp_path, ["acoustic", "audio"], jobs=1)
     options = PipelineOptions(sample_length=5, number_of_crops=2, batch_size=4, seed=1)
@@ -87,7 +88,7 @@ def test_modalities_from_separate_roots_stay_aligned(tiny_raw, tiny_records, tin
 
 
 def test_normalised_spectrogram_uses_the_statistics(tiny_records, tiny_lists):
-    from avdistill.stats import compute_spectrogram_stats
+    from avdistill.data.stats import compute_spectrogram_stats
 
     low, high = compute_spectrogram_stats(tiny_lists / "training.txt", tiny_records["audio"])
     assert low.shape == high.shape == (257,) and np.all(high > low)
@@ -100,5 +101,22 @@ def test_normalised_spectrogram_uses_the_statistics(tiny_records, tiny_lists):
     np.testing.assert_allclose(data["spectrogram"].max(axis=(0, 1, 2)), 1, atol=1e-5)
 
 
-def test_every_model_has_an_input():
-    assert set(MODEL_INPUTS) == {"dualcamnet", "hearnet", "soundnet5", "resnet50", "temporal_resnet50"}
+# The paper's input shapes for 5-second samples and 32-pixel crops (§2.3), written out here.
+PAPER_INPUTS = {
+    "acoustic_images": (60, 36, 48, 12),
+    "spectrogram": (500, 1, 257),
+    "waveform": (110250,),
+    "video_frames": (60, 32, 32, 3),
+    "video_clip": (5, 32, 32, 3),
+}
+
+
+@pytest.mark.parametrize("name", [n.name for n in registry.networks()])
+def test_the_pipeline_gives_every_registered_network_the_input_it_declares(name, tiny_lists, tiny_records):
+    network = registry.get(name)
+    options = PipelineOptions(sample_length=5, batch_size=2, video_crop_size=32)
+    batch = next(iter(make_dataset(tiny_lists / "testing.txt", tiny_records, list(network.inputs), False, options)))
+    for input_name in network.inputs:
+        assert tuple(batch[input_name].shape[1:]) == PAPER_INPUTS[input_name]
+        assert registry.input_shape(input_name, 5, 32) == PAPER_INPUTS[input_name]
+    assert network.modalities == tuple(sorted({registry.INPUT_MODALITIES[i] for i in network.inputs}))

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from avdistill.errors import DataError
-from avdistill.pretrained import convert_resnet, convert_soundnet, scan_t7
-from avdistill.training import TrainingError, TrainingOptions, build, job_options
+from avdistill.fetch.pretrained import convert_resnet, convert_soundnet, scan_t7
+from avdistill.train.fit import build
+from avdistill.train.options import TrainingError, TrainingOptions, job_options
 from tests import torch7
 from tests.conftest import pack_zip
 from tests.slim_resnet import resnet_v1_50_logits, write_v1_checkpoint
@@ -19,7 +20,7 @@ SAMPLE_RATE = 22050
 
 
 def _pipeline_options(sample_length: int, crop_size: int = 64):
-    from avdistill.pipeline import PipelineOptions
+    from avdistill.data.pipeline import PipelineOptions
 
     return PipelineOptions(sample_length=sample_length, video_crop_size=crop_size)
 
@@ -71,7 +72,7 @@ def test_soundnet_zip_converts_and_loads_into_conv1_to_conv4(soundnet_t7, tmp_pa
     conv1 = network.fields["modules"][0].fields["weight"]  # Torch [out, in, kH, kW]
     np.testing.assert_array_equal(model.get_layer("SoundNet.conv1").kernel.numpy()[:, 0, 0, :], conv1[:, 0, :, 0].T)
     fresh = TrainingOptions(model="soundnet5")
-    from avdistill.training import configure_tensorflow
+    from avdistill.train.session import configure_tensorflow
 
     configure_tensorflow(0)
     scratch = build(fresh, _pipeline_options(5))

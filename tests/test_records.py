@@ -10,8 +10,8 @@ import pytest
 import scipy.io
 import tensorflow as tf
 
-from avdistill import records
-from avdistill.convert import convert_dataset
+from avdistill.data import records
+from avdistill.data.convert import convert_dataset
 from avdistill.errors import DataError
 
 
@@ -159,7 +159,7 @@ def test_conversion_does_not_load_tensorflow(tiny_raw, tmp_path):
 
     script = (
         "import sys\n"
-        "from avdistill.convert import convert_dataset\n"
+        "from avdistill.data.convert import convert_dataset\n"
         f"convert_dataset({str(tiny_raw / 'matfiles')!r}, {str(tiny_raw / 'sync')!r}, {str(tmp_path)!r},"
         " ['acoustic', 'audio', 'video'], locations=[1])\n"
         "assert 'tensorflow' not in sys.modules, 'conversion imported tensorflow'\n"
@@ -175,7 +175,7 @@ def test_conversion_does_not_load_tensorflow(tiny_raw, tmp_path):
 def test_a_location_is_converted_all_or_nothing(tiny_raw, tiny_records, tmp_path):
     """The workflow's unit (one modality, one location) appears only when complete, with
     the same records as a whole-dataset conversion; a failure leaves no folder behind."""
-    from avdistill.convert import convert_location
+    from avdistill.data.convert import convert_location
 
     out = tmp_path / "audio" / "Location_02"
     convert_location(tiny_raw, out, "audio", 2)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import scipy.io
 
-from avdistill import synth
-from avdistill.synth import SynthOptions, simulate_sequence
+from avdistill.data import synth
+from avdistill.data.synth import SynthOptions, simulate_sequence
 
 FS = 12288
 

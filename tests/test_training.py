@@ -14,17 +14,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from avdistill.data.pipeline import PipelineOptions
 from avdistill.errors import DataError
-from avdistill.pipeline import PipelineOptions
-from avdistill.training import (
-    TrainingError,
-    TrainingOptions,
-    clip_metrics,
-    evaluate,
-    read_weights,
-    score_test_logits,
-    train,
-)
+from avdistill.train.evaluate import clip_metrics, evaluate, score_test_logits
+from avdistill.train.fit import train
+from avdistill.train.options import TrainingError, TrainingOptions
+from avdistill.train.weights import read_weights
 
 
 def _train(
@@ -119,7 +114,7 @@ def test_training_job_test_logits_score_as_a_separate_test(trained, tiny_records
     assert not (out / "bad.json").exists()
     # The point of scoring apart: a test job never loads TensorFlow (seconds per job).
     code = (
-        "import sys; from avdistill.training import score_test_logits; "
+        "import sys; from avdistill.train.evaluate import score_test_logits; "
         f"score_test_logits('dualcamnet', {str(out / 'test_logits.npz')!r}, 'w', {str(out / 'sub.json')!r}, 5, None); "
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow was imported'"
     )
@@ -245,8 +240,8 @@ def test_missing_or_incompatible_init_checkpoint(tiny_records, tiny_lists, tmp_p
     with pytest.raises(DataError, match="does not exist"):
         _train(tiny_records, tiny_lists, tmp_path / "a", init=str(tmp_path / "nothing.weights.npz"))
     # HearNet weights given to DualCamNet: another model.
-    from avdistill.models import hearnet
-    from avdistill.training import save_weights
+    from avdistill.networks.audio import hearnet
+    from avdistill.train.weights import save_weights
 
     save_weights(hearnet(5), tmp_path / "hearnet.weights.npz")
     with pytest.raises(DataError, match=r"hearnet.weights.npz.*another model \(hear_net\)"):
@@ -296,8 +291,9 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 logging.basicConfig(level=logging.INFO, stream=sys.stderr)
 
-from avdistill.pipeline import PipelineOptions
-from avdistill.training import TrainingOptions, train
+from avdistill.data.pipeline import PipelineOptions
+from avdistill.train.fit import train
+from avdistill.train.options import TrainingOptions
 
 root, lists, out = (Path(a) for a in sys.argv[1:4])
 losses = {}
@@ -315,9 +311,9 @@ for distribute in ("none", "mirrored"):
 # Stage 2: two steps of the Distiller on fixed random inputs, with each strategy.
 import keras
 import numpy as np
-from avdistill.distillation import make_distiller
-from avdistill.models import build_model
-from avdistill.training import distribution_strategy
+from avdistill.train.distillation import make_distiller
+from avdistill.networks.build import build_model
+from avdistill.train.session import distribution_strategy
 
 rng = np.random.default_rng(0)
 x = rng.normal(size=(16, 12, 36, 48, 12)).astype("float32")

@@ -8,7 +8,7 @@ import pytest
 import scipy.signal
 import tensorflow as tf
 
-from avdistill import audio, video
+from avdistill.data import audio, video
 
 
 @pytest.fixture(scope="module")

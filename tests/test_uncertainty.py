@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from avdistill import tables, uncertainty
+from avdistill.networks import registry
+from avdistill.report import tables, uncertainty
 
 
 def two_stage_bootstrap(scores: np.ndarray, resamples: int, rng: np.random.Generator) -> tuple[float, float]:
@@ -104,7 +105,7 @@ def run(model: str, seed: int, correct: list[int], teacher: str = "") -> dict:
     correct = np.array(correct, bool)
     return {
         "model": model,
-        "modality": tables.MODALITY[model],
+        "modality": registry.get(model).modality,
         "teacher": teacher,
         "lambda": 0.5 if teacher else "",
         "temperature": 1.0 if teacher else "",

@@ -43,14 +43,16 @@ TINY_CONFIG = {
 STAGE1_MODELS = ("dualcamnet", "hearnet", "soundnet5", "resnet50", "temporal_resnet50")
 
 
-def snakemake(workdir: Path, *args: str, config: dict | None = None, repo: Path = REPO) -> subprocess.CompletedProcess:
+def snakemake(
+    workdir: Path, *args: str, config: dict | None = None, repo: Path = REPO, env: dict | None = None
+) -> subprocess.CompletedProcess:
     configfile = workdir / "config.yaml"
     configfile.write_text(yaml.safe_dump(config or TINY_CONFIG))
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"), "--directory", str(workdir)]
     # On top of the default config, as a user's --configfile would be (later files win).
     configfiles = [str(REPO / "config" / "config.yaml"), str(configfile)]
     command += ["--configfile", *configfiles, "--workflow-profile", str(repo / "profiles" / "default"), *args]
-    return subprocess.run(command, capture_output=True, text=True)
+    return subprocess.run(command, capture_output=True, text=True, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -166,32 +168,40 @@ def test_code_edits_rerun_the_jobs_that_run_the_code(finished, tmp_path):
         else:
             shutil.copy2(source, copy / name)
     assert planned_jobs(finished, TINY_CONFIG, repo=copy) == []
-    with open(copy / "src/avdistill/tables.py", "a") as file:
+    with open(copy / "src/avdistill/report/tables.py", "a") as file:
         file.write("\n# an edit\n")
     # figures.py imports tables.py: both rerun; nothing that trains does.
     assert sorted(planned_jobs(finished, TINY_CONFIG, repo=copy)) == ["all", "figures", "tables"]
-    shutil.copy2(REPO / "src/avdistill/tables.py", copy / "src/avdistill/tables.py")
+    shutil.copy2(REPO / "src/avdistill/report/tables.py", copy / "src/avdistill/report/tables.py")
     with open(copy / "workflow/scripts/figures.py", "a") as file:
         file.write("\n# an edit\n")
     assert sorted(planned_jobs(finished, TINY_CONFIG, repo=copy)) == ["all", "figures"]
     shutil.copy2(REPO / "workflow/scripts/figures.py", copy / "workflow/scripts/figures.py")
     # The Distiller: every distillation, none of the stage-1 training.
-    with open(copy / "src/avdistill/distillation.py", "a") as file:
+    with open(copy / "src/avdistill/train/distillation.py", "a") as file:
         file.write("\n# an edit\n")
     after = ["all", "figures", "tables"]
     assert sorted(planned_jobs(finished, TINY_CONFIG, repo=copy)) == sorted(stage2_jobs() + after)
-    shutil.copy2(REPO / "src/avdistill/distillation.py", copy / "src/avdistill/distillation.py")
+    shutil.copy2(REPO / "src/avdistill/train/distillation.py", copy / "src/avdistill/train/distillation.py")
+    # One network's module (the trainers build it through the registry, by name): exactly
+    # the runs of the networks it defines, HearNet and SoundNet5, stage 1 and stage 2.
+    with open(copy / "src/avdistill/networks/audio.py", "a") as file:
+        file.write("\n# an edit\n")
+    assert sorted(planned_jobs(finished, TINY_CONFIG, repo=copy)) == sorted(
+        stage1_jobs(STUDENTS) + stage2_jobs() + after
+    )
+    shutil.copy2(REPO / "src/avdistill/networks/audio.py", copy / "src/avdistill/networks/audio.py")
     # How teacher logits are computed: the teachers' training jobs, which write them, and
     # what reads their outputs; the students' stage-1 jobs do not rerun.
-    with open(copy / "src/avdistill/teacher_logits.py", "a") as file:
+    with open(copy / "src/avdistill/train/teacher_logits.py", "a") as file:
         file.write("\n# an edit\n")
     teachers = stage1_jobs(TEACHERS)
     assert sorted(planned_jobs(finished, TINY_CONFIG, repo=copy)) == sorted(teachers + stage2_jobs() + after)
 
 
-def planned_jobs(workdir: Path, config: dict, repo: Path = REPO) -> list[str]:
+def planned_jobs(workdir: Path, config: dict, repo: Path = REPO, env: dict | None = None) -> list[str]:
     """Jobs a dry run would execute: rule names, with model<-teacher@λ~seed for training jobs."""
-    result = snakemake(workdir, "-n", "--cores", "2", config=config, repo=repo)
+    result = snakemake(workdir, "-n", "--cores", "2", config=config, repo=repo, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = []
     for line in result.stdout.splitlines():
@@ -610,7 +620,7 @@ def test_a_table_row_traces_back_to_the_raw_files(finished):
 
     import tensorflow as tf
 
-    from avdistill.records import parse_fn
+    from avdistill.data.records import parse_fn
 
     with open(finished / "results/table1.csv", newline="") as file:
         row = next(r for r in csv.DictReader(file) if r["model"] == "hearnet" and r["teacher"] == "dualcamnet")
@@ -645,8 +655,15 @@ def test_a_table_row_traces_back_to_the_raw_files(finished):
         ({"lambda": 1.5}, "1.5 is greater than the maximum of 1"),
         ({"temperature": 0}, "0 is less than or equal to the minimum of 0"),
         ({"ablation": {"lambda": [0.5, -0.1]}}, "-0.1 is less than the minimum of 0"),
-        ({"teachers": ["hearnet"]}, "'hearnet' is not one of ['dualcamnet', 'resnet50', 'temporal_resnet50']"),
-        ({"students": ["dualcamnet"]}, "'dualcamnet' is not one of ['hearnet', 'soundnet5']"),
+        # Roles come from the network registry: the message lists the networks of that role.
+        (
+            {"teachers": ["hearnet"]},
+            "stage2.teachers: 'hearnet' not registered as a teacher; registered: dualcamnet, resnet50, temporal_resnet50",
+        ),
+        (
+            {"students": ["dualcamnet"]},
+            "stage2.students: 'dualcamnet' not registered as a student; registered: hearnet, soundnet5",
+        ),
         (
             {"teachers": ["resnet50"], "ablation": {"teachers": ["dualcamnet"]}},
             "stage2.ablation.teachers ['dualcamnet'] must be among stage2.teachers ['resnet50']",

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from avdistill.constants import MODALITIES
 from avdistill.errors import DataError
-from avdistill.training import TrainingError
+from avdistill.networks import registry
+from avdistill.train.options import TrainingError
 
 
 def _frame_size(text: str) -> tuple[int, int]:
@@ -28,7 +29,7 @@ def _frame_size(text: str) -> tuple[int, int]:
 
 
 def _synth(args) -> None:
-    from avdistill.synth import SynthOptions, synthesize_dataset
+    from avdistill.data.synth import SynthOptions, synthesize_dataset
 
     options = SynthOptions(
         locations=tuple(args.locations),
@@ -43,7 +44,7 @@ def _synth(args) -> None:
 
 
 def _convert(args) -> None:
-    from avdistill.convert import convert_dataset
+    from avdistill.data.convert import convert_dataset
 
     modalities = [MODALITIES[m] for m in args.modalities]
     report = convert_dataset(args.mat_root, args.sync_root, args.out_dir, modalities, args.locations, args.jobs)
@@ -54,7 +55,7 @@ def _convert(args) -> None:
 
 
 def _lists(args) -> None:
-    from avdistill import lists
+    from avdistill.data import lists
 
     locations = None if args.location is None else [args.location]
     folders = lists.sequence_folders(args.tfrecord_root, locations)
@@ -69,8 +70,8 @@ def _lists(args) -> None:
 
 
 def _stats(args) -> None:
-    from avdistill.pipeline import PipelineOptions
-    from avdistill.stats import compute_spectrogram_stats, write_stats
+    from avdistill.data.pipeline import PipelineOptions
+    from avdistill.data.stats import compute_spectrogram_stats, write_stats
 
     list_path = Path(args.list_dir) / "training.txt"
     options = PipelineOptions(sample_length=5, total_length=args.total_length, batch_size=args.batch_size)
@@ -102,13 +103,12 @@ def _init(args) -> str:
 
 
 def _roots(args) -> dict:
-    from avdistill.training import model_modalities
 
-    return {modality: args.tfrecord_root for modality in model_modalities(args.model)}
+    return {modality: args.tfrecord_root for modality in registry.get(args.model).modalities}
 
 
 def _job_options(args):
-    from avdistill.training import job_options
+    from avdistill.train.options import job_options
 
     loader = {"video_crop_size": args.crop_size}
     init_file = getattr(args, "init_checkpoint", None)
@@ -118,7 +118,7 @@ def _job_options(args):
 
 
 def _teacher_logits(args) -> None:
-    from avdistill.teacher_logits import compute_teacher_logits
+    from avdistill.train.teacher_logits import compute_teacher_logits
 
     args.sample_length = 1  # a teacher sees one record at a time
     options, pipeline_options = _job_options(args)
@@ -129,7 +129,7 @@ def _teacher_logits(args) -> None:
 
 
 def _distill(args) -> None:
-    from avdistill.distillation import DistillationOptions, distill
+    from avdistill.train.distillation import DistillationOptions, distill
 
     options, pipeline_options = _job_options(args)
     out = Path(args.out)
@@ -151,7 +151,7 @@ def _distill(args) -> None:
 
 
 def _convert_pretrained(args) -> None:
-    from avdistill.pretrained import convert_resnet, convert_soundnet
+    from avdistill.fetch.pretrained import convert_resnet, convert_soundnet
 
     convert = convert_soundnet if args.command == "convert-soundnet" else convert_resnet
     shapes = convert(args.source, args.out)
@@ -159,7 +159,7 @@ def _convert_pretrained(args) -> None:
 
 
 def _train(args) -> None:
-    from avdistill.training import train
+    from avdistill.train.fit import train
 
     options, pipeline_options = _job_options(args)
     out = Path(args.out)
@@ -180,7 +180,7 @@ def _train(args) -> None:
 
 
 def _test(args) -> None:
-    from avdistill.training import evaluate
+    from avdistill.train.evaluate import evaluate
 
     options, pipeline_options = _job_options(args)
     out = args.out or str(Path(args.restore_checkpoint).with_name("metrics.json"))
@@ -195,9 +195,8 @@ def _test(args) -> None:
 
 def _add_model_options(parser: argparse.ArgumentParser, training: bool, lists: bool = False) -> None:
     """The options main_s1.py shared between its train and test modes."""
-    from avdistill.models import MODEL_NAMES
 
-    parser.add_argument("--model", required=True, choices=MODEL_NAMES[:5], help="network to train or test")
+    parser.add_argument("--model", required=True, choices=registry.names(), help="network to train or test")
     parser.add_argument(
         "--tfrecord-root", required=True, help="root the lists are relative to (the model's modality records)"
     )
@@ -360,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
         "distill", help="train an audio student from labels and a teacher's logits (the original main_s2.py)"
     )
     _add_model_options(distill, training=True)
-    distill.add_argument("--teacher", required=True, choices=["dualcamnet", "resnet50", "temporal_resnet50"])
+    distill.add_argument("--teacher", required=True, choices=registry.names("teacher"))
     distill.add_argument("--teacher-logits", required=True, help="the teacher's logits (avdistill teacher-logits)")
     distill.add_argument(
         "--lambda", dest="lambda_value", type=float, default=0.5, help="weight of the teacher term (default: 0.5)"

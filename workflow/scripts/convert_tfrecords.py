@@ -1,7 +1,7 @@
 from avdistill.logs import log_to
 
 with log_to(snakemake.log[0]):
-    from avdistill.convert import convert_location
+    from avdistill.data.convert import convert_location
 
     convert_location(
         snakemake.input.dataset,

@@ -1,6 +1,6 @@
 from avdistill.logs import log_to
 
 with log_to(snakemake.log[0]):
-    from avdistill.download import extract_dataset
+    from avdistill.fetch.download import extract_dataset
 
     extract_dataset(snakemake.input.archive, snakemake.output[0], snakemake.params.max_bytes)

@@ -1,7 +1,7 @@
 from avdistill.logs import log_to
 
 with log_to(snakemake.log[0]):
-    from avdistill.figures import write_figures
+    from avdistill.report.figures import write_figures
 
     write_figures(
         summaries={

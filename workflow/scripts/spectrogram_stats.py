@@ -4,7 +4,7 @@ with log_to(snakemake.log[0]):
     # Imported inside the log: TensorFlow prints as it loads.
     from pathlib import Path
 
-    from avdistill.stats import write_spectrogram_stats
+    from avdistill.data.stats import write_spectrogram_stats
 
     write_spectrogram_stats(
         list_path=snakemake.input.training,

@@ -4,7 +4,7 @@ with log_to(snakemake.log[0]):
     # Imported inside the log: TensorFlow prints as it loads.
     from pathlib import Path
 
-    from avdistill.lists import make_lists
+    from avdistill.data.lists import make_lists
 
     make_lists(
         roots=snakemake.params.roots,

@@ -3,9 +3,9 @@ from avdistill.logs import log_to
 
 with log_to(snakemake.log[0]):
     # Imported inside the log: TensorFlow prints as it loads.
-    from avdistill.distillation import run_distillation
     from avdistill.provenance import write_provenance
-    from avdistill.training import require_gpus
+    from avdistill.train.distillation import run_distillation
+    from avdistill.train.session import require_gpus
 
     require_gpus(snakemake.resources.get("gpu", 0))
     run_distillation(

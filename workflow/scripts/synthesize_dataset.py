@@ -2,7 +2,7 @@ from avdistill.logs import log_to
 
 with log_to(snakemake.log[0]):
     # Imported inside the log: TensorFlow prints as it loads.
-    from avdistill.synth import SynthOptions, synthesize_dataset
+    from avdistill.data.synth import SynthOptions, synthesize_dataset
 
     options = SynthOptions(
         locations=tuple(snakemake.params.options["locations"]),

@@ -1,7 +1,7 @@
 from avdistill.logs import log_to
 
 with log_to(snakemake.log[0]):
-    from avdistill.tables import write_tables
+    from avdistill.report.tables import write_tables
 
     write_tables(
         stage1=snakemake.input.stage1,

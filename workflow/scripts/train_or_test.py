@@ -6,8 +6,11 @@ from avdistill.logs import log_to
 with log_to(snakemake.log[0]):
     # Imported inside the log: TensorFlow prints as it loads.
     from avdistill.provenance import write_provenance
-    from avdistill.teacher_logits import train_teacher
-    from avdistill.training import job_options, require_gpus, score_test_logits, train
+    from avdistill.train.evaluate import score_test_logits
+    from avdistill.train.fit import train
+    from avdistill.train.options import job_options
+    from avdistill.train.session import require_gpus
+    from avdistill.train.teacher_logits import train_teacher
 
     if snakemake.rule in ("train_stage1", "train_teacher"):
         require_gpus(snakemake.resources.get("gpu", 0))

@@ -25,17 +25,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from avdistill import uncertainty
 from avdistill.errors import DataError
 from avdistill.fileio import atomic_path, write_text_atomic
+from avdistill.networks import registry
+from avdistill.report import uncertainty
 
-MODALITY = {
-    "dualcamnet": "acoustic",
-    "hearnet": "audio",
-    "soundnet5": "audio",
-    "resnet50": "video",
-    "temporal_resnet50": "video",
-}
 SPLIT_ORDER = ("location_1", "location_2", "location_3", "all")
 RUN_KEYS = ["model", "modality", "teacher", "lambda", "temperature"]
 TABLE1_CELL = [*RUN_KEYS, "split"]
@@ -76,6 +70,14 @@ def read_metrics(path: str | Path) -> dict:
     return metrics
 
 
+def _modality(model: str) -> str:
+    """The modality column: what the network reads (registry), empty for an unregistered one."""
+    try:
+        return registry.get(model).modality
+    except registry.RegistryError:
+        return ""
+
+
 def model_label(row) -> str:
     """`hearnet` from labels, `hearnet <- dualcamnet` distilled."""
     return f"{row['model']} <- {row['teacher']}" if row["teacher"] else row["model"]
@@ -85,7 +87,7 @@ def _row(metrics: dict, scores: dict) -> dict:
     labels, predictions = np.array(scores["clip_labels"]), np.array(scores["clip_predictions"])
     return {
         "model": metrics["model"],
-        "modality": MODALITY.get(metrics["model"], ""),
+        "modality": metrics.get("modality") or _modality(metrics["model"]),
         "teacher": metrics.get("teacher", ""),  # empty: trained from labels only
         "lambda": metrics.get("lambda", ""),
         "temperature": metrics.get("temperature", ""),
@@ -291,7 +293,7 @@ def write_tables(
     stage 1, stage 2 at the default (λ, T), and the ablation grid. `outputs`: name -> path
     for table1, table1_summary, table1_md, table2, table2_summary, table3, table3_summary,
     comparisons, comparisons_md, summary. Returns the frames written."""
-    from avdistill.claims import summary_markdown
+    from avdistill.report.claims import summary_markdown
 
     bootstrap = {"confidence": confidence, "resamples": resamples}
     first = [read_metrics(p) for p in stage1]

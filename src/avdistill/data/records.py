@@ -14,14 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from avdistill import tfrecord_writer
 from avdistill.constants import CONTEXT_KEYS, CONTEXT_LABEL_KEYS, SEQUENCE_KEYS
+from avdistill.data import tfrecord_writer
 from avdistill.errors import DataError
 from avdistill.fileio import atomic_path
 
 
 def sequence_example(labels: dict, frames: dict) -> bytes:
-    """Serialize one record (without TensorFlow, see `avdistill.tfrecord_writer`).
+    """Serialize one record (without TensorFlow, see `avdistill.data.tfrecord_writer`).
 
     Args:
       labels: `action`, `location`, `subject` as stored (0-based).

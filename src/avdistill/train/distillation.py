@@ -5,8 +5,17 @@ loss = (1 - λ) · CE(labels, student) + λ · CE(softmax(teacher / T), student)
 as the original: the student's logits are not divided by T and there is no T² factor; the
 teacher's logits are averaged over the 12·L frames of the student's L-second sample.
 
+Why our own `Distiller` and not `keras.distillation.Distiller` (Keras 3.12+): Keras' runs
+the teacher in every training step, and its `LogitsDistillation` divides both logits by T
+and scales by T² (Hinton et al.), which is not the original's loss. Ours reads the
+teacher's cached logits from the batch (below), so a teacher costs one pass over the data
+instead of one per epoch, student, λ and T. The soft term itself is a
+`keras.distillation.DistillationLoss` (`OriginalLogitsDistillation`), the interface Keras
+gives distillation losses, so that its own losses (`FeatureDistillation`, ...) plug into
+the same place.
+
 The teacher is frozen and sees each 1-second record the same way whichever sample the
-record falls in, so its logits are computed once per record (`avdistill.teacher_logits`,
+record falls in, so its logits are computed once per record (`avdistill.train.teacher_logits`,
 by the teacher's own training job, and reused by every student, λ and T) and averaged over
 each sample's records by the input pipeline. `Distiller` also accepts the teacher itself, run inside the step,
 which is how the tests show both give the same loss.
@@ -19,18 +28,31 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from avdistill.teacher_logits import teacher_table
-from avdistill.training import TrainingError, TrainingOptions
+from avdistill.networks import registry
+from avdistill.train.options import TrainingError, TrainingOptions
+from avdistill.train.teacher_logits import teacher_table
 
 log = logging.getLogger(__name__)
 
-STUDENTS = ("hearnet", "soundnet5")
-TEACHERS = ("dualcamnet", "resnet50", "temporal_resnet50")
 
-
-def _keras_model_class():
+def _keras_classes():
     import keras
     import tensorflow as tf
+
+    class OriginalLogitsDistillation(keras.distillation.DistillationLoss):
+        """The original's soft term: batch mean of CE(softmax(teacher / T), student logits).
+
+        Unlike `keras.distillation.LogitsDistillation`, the student's logits are not divided
+        by T and there is no T² factor (main_s2.py)."""
+
+        def __init__(self, temperature: float):
+            self.temperature = float(temperature)
+
+        def compute_loss(self, teacher_outputs, student_outputs, **kwargs):
+            soft_targets = tf.nn.softmax(teacher_outputs / self.temperature)
+            return tf.reduce_mean(
+                keras.losses.categorical_crossentropy(soft_targets, student_outputs, from_logits=True)
+            )
 
     class Distiller(keras.Model):
         """A student trained from labels and a frozen teacher's soft predictions (§6.3).
@@ -46,6 +68,7 @@ def _keras_model_class():
             self.teacher = teacher
             self.lambda_value = float(lambda_value)
             self.temperature = float(temperature)
+            self.soft_loss = OriginalLogitsDistillation(temperature)
             self.loss_tracker = keras.metrics.Mean(name="loss")
             self.accuracy = keras.metrics.CategoricalAccuracy(name="accuracy")
 
@@ -58,10 +81,9 @@ def _keras_model_class():
 
         def distillation_loss(self, labels, teacher_logits, student_logits):
             """Batch mean of (1-λ)·CE(labels, student) + λ·CE(softmax(teacher/T), student)."""
-            hard = keras.losses.categorical_crossentropy(labels, student_logits, from_logits=True)
-            soft_targets = tf.nn.softmax(teacher_logits / self.temperature)
-            soft = keras.losses.categorical_crossentropy(soft_targets, student_logits, from_logits=True)
-            return tf.reduce_mean((1.0 - self.lambda_value) * hard + self.lambda_value * soft)
+            hard = tf.reduce_mean(keras.losses.categorical_crossentropy(labels, student_logits, from_logits=True))
+            soft = self.soft_loss.compute_loss(teacher_logits, student_logits)
+            return (1.0 - self.lambda_value) * hard + self.lambda_value * soft
 
         def _unpack(self, data):
             x, y = data
@@ -101,14 +123,14 @@ def _keras_model_class():
             self.accuracy.update_state(labels, student_logits)
             return {metric.name: metric.result() for metric in self.metrics}
 
-    return Distiller
+    return Distiller, OriginalLogitsDistillation
 
 
 def make_distiller(student, lambda_value: float, temperature: float, learning_rate: float, teacher=None):
     """A compiled Distiller (Adam with TF1's epsilon, as stage 1)."""
     import keras
 
-    distiller = _keras_model_class()(student, lambda_value, temperature, teacher=teacher, name="distiller")
+    distiller = _keras_classes()[0](student, lambda_value, temperature, teacher=teacher, name="distiller")
     distiller.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate, epsilon=1e-8))
     return distiller
 
@@ -123,17 +145,18 @@ class DistillationOptions:
     temperature: float = 1.0
 
     def __post_init__(self):
-        if self.student.model not in STUDENTS:
-            raise TrainingError(f"student {self.student.model!r}: distillation trains {' or '.join(STUDENTS)}")
-        if self.teacher not in TEACHERS:
-            raise TrainingError(f"teacher {self.teacher!r}: the teachers are {', '.join(TEACHERS)}")
+        students, teachers = registry.names("student"), registry.names("teacher")
+        if self.student.model not in students:
+            raise TrainingError(f"student {self.student.model!r}: distillation trains {' or '.join(students)}")
+        if self.teacher not in teachers:
+            raise TrainingError(f"teacher {self.teacher!r}: the teachers are {', '.join(teachers)}")
         if not 0.0 <= self.lambda_value <= 1.0:
             raise TrainingError(f"lambda {self.lambda_value} is outside [0, 1]")
         if not (self.temperature > 0 and math.isfinite(self.temperature)):
             raise TrainingError(f"temperature {self.temperature} must be positive")
 
     def fingerprint(self, pipeline_options, training_list, teacher_logits) -> str:
-        from avdistill.download import sha256sum
+        from avdistill.fetch.download import sha256sum
 
         base = self.student.fingerprint(pipeline_options, training_list)
         return f"{base}-{self.teacher}-{self.lambda_value!r}-{self.temperature!r}-{sha256sum(teacher_logits)[:16]}"
@@ -157,23 +180,18 @@ def distill(
 ) -> dict:
     """Train the student from labels and the teacher's logits; same outputs as `training.train`."""
     from avdistill.constants import NUM_ACTIONS
-    from avdistill.pipeline import make_dataset
-    from avdistill.training import (
-        build,
-        configure_tensorflow,
-        distribution_strategy,
-        fit_epochs,
-        model_inputs,
-        model_modalities,
-        predict_test_lists,
-        record_paths,
-    )
+    from avdistill.data.lists import record_paths
+    from avdistill.data.pipeline import make_dataset
+    from avdistill.train.evaluate import predict_test_lists
+    from avdistill.train.fit import build, fit_epochs
+    from avdistill.train.session import configure_tensorflow, distribution_strategy
 
     configure_tensorflow(pipeline_options.seed, options.student.threads)
     with distribution_strategy(options.student.distribute).scope():
         student = build(options.student, pipeline_options)
         distiller = make_distiller(student, options.lambda_value, options.temperature, options.student.learning_rate)
-        inputs, modalities = model_inputs(options.student.model), model_modalities(options.student.model)
+        network = registry.get(options.student.model)
+        inputs, modalities = list(network.inputs), list(network.modalities)
         tables = {path: teacher_table(teacher_logits, path, NUM_ACTIONS) for path in (training_list, validation_list)}
         log.info(
             "distilling %s from %s: lambda %s, temperature %s",
@@ -241,7 +259,8 @@ def run_distillation(
     with the best weights into `test_logits_out`, for the test job to score.
     """
     from avdistill.constants import NUM_ACTIONS
-    from avdistill.training import check_lists, job_options
+    from avdistill.data.lists import check_lists
+    from avdistill.train.options import job_options
 
     student_options, pipeline_options = job_options(
         student, settings, loader, seed, threads, stats_dir, init_file=init_file

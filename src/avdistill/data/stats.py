@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from avdistill import records
+from avdistill.data import records
+from avdistill.data.lists import read_list
+from avdistill.data.pipeline import PipelineOptions, make_dataset
 from avdistill.errors import DataError
 from avdistill.fileio import atomic_path
-from avdistill.lists import read_list
-from avdistill.pipeline import PipelineOptions, make_dataset
 
 log = logging.getLogger(__name__)
 

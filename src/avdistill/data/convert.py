@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from avdistill import raw
 from avdistill.constants import FRAMES_PER_SECOND, MIN_SECONDS
+from avdistill.data import raw
 from avdistill.errors import DataError
 from avdistill.fileio import atomic_directory
 from avdistill.parallel import process_pool
@@ -62,7 +62,7 @@ def _read_frames(sequence: raw.RawSequence, modality: str, indices: list[int], s
 
 def convert_sequence(sequence: raw.RawSequence, out_root: str | Path, modalities: list[str]) -> list[str]:
     """Write the 30 records of one sequence; returns their paths. Removes them on failure."""
-    from avdistill import records
+    from avdistill.data import records
 
     out_root = Path(out_root)
     written: list[str] = []

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from avdistill.tables import DISTILLED, TEACHER, _split_rank
-from avdistill.uncertainty import verdict
+from avdistill.report.tables import DISTILLED, TEACHER, _split_rank
+from avdistill.report.uncertainty import verdict
 
 CLAIMS = (
     (

@@ -24,27 +24,10 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from avdistill import audio, lists, records, video
 from avdistill.constants import FRAMES_PER_SECOND, NUM_ACTIONS, NUM_LOCATIONS, NUM_SUBJECTS
+from avdistill.data import audio, lists, records, video
 from avdistill.errors import DataError
-
-# Model input -> the modality it is made from.
-INPUT_MODALITIES = {
-    "acoustic_images": "acoustic",  # [B, 12L, 36, 48, 12] float32
-    "waveform": "audio",  # [B, 22050L] float32 in [-256, 256]
-    "spectrogram": "audio",  # [B, 500, 1, 257] float32 for L = 5
-    "video_frames": "video",  # [B, 12L, S, S, 3] float32, S = video_crop_size (224)
-    "video_clip": "video",  # [B, 5, S, S, 3] float32 (temporal ResNet-50)
-}
-
-# Which input each network of the paper reads (loader settings of main_s1 / main_s2).
-MODEL_INPUTS = {
-    "dualcamnet": "acoustic_images",
-    "hearnet": "spectrogram",
-    "soundnet5": "waveform",
-    "resnet50": "video_frames",
-    "temporal_resnet50": "video_clip",
-}
+from avdistill.networks.registry import INPUT_MODALITIES
 
 
 @dataclass(frozen=True)

@@ -164,3 +164,16 @@ def make_lists(
     names = {0: ["training", "validation", "testing"], 1: ["training", "validation"], 2: ["dataset"]}[split_mode]
     write_lists(splits, out_dir, names)
     return splits
+
+
+def check_lists(list_paths, roots: dict, total_length: int) -> None:
+    """Every given list holds whole blocks of existing records (DataError naming it if not)."""
+    root = next(iter(roots.values()))
+    for list_path in list_paths:
+        if list_path is not None:
+            read_list(list_path, root, total_length)
+
+
+def record_paths(list_paths, roots: dict, modalities: list[str], total_length: int) -> list[str]:
+    """Every record the lists name, per modality, for naming a bad record when reading fails."""
+    return [p for m in modalities for list_path in list_paths for p in read_list(list_path, roots[m], total_length)]

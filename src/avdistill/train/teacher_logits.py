@@ -20,7 +20,9 @@ import numpy as np
 
 from avdistill.errors import DataError
 from avdistill.fileio import atomic_path
-from avdistill.training import TrainingOptions, train
+from avdistill.networks import registry
+from avdistill.train.fit import train
+from avdistill.train.options import TrainingOptions
 
 log = logging.getLogger(__name__)
 
@@ -44,24 +46,21 @@ def compute_teacher_logits(
     logits already average its 5 frames). `pipeline_options` are the teacher's own, with
     sample_length 1: each record is seen on its own, as inside any sample it falls in.
     """
-    from avdistill import records
-    from avdistill.models import build_model
-    from avdistill.pipeline import make_dataset
-    from avdistill.training import (
-        configure_tensorflow,
-        load_weights,
-        model_inputs,
-        model_modalities,
-        predict_logits,
-        record_paths,
-    )
+    from avdistill.data import records
+    from avdistill.data.lists import record_paths
+    from avdistill.data.pipeline import make_dataset
+    from avdistill.networks.build import build_model
+    from avdistill.train.evaluate import predict_logits
+    from avdistill.train.session import configure_tensorflow
+    from avdistill.train.weights import load_weights
 
     if pipeline_options.sample_length != 1:
         raise ValueError("teacher logits are computed per 1-second record (sample_length 1)")
     configure_tensorflow(pipeline_options.seed, teacher_options.threads)
     model = build_model(teacher_options.model, 1, pipeline_options.video_crop_size, teacher_options.trainable)
     load_weights(model, weights)
-    inputs, modalities = model_inputs(teacher_options.model), model_modalities(teacher_options.model)
+    network = registry.get(teacher_options.model)
+    inputs, modalities = list(network.inputs), list(network.modalities)
     entries, logits = [], []
     for list_path in list_paths:
         paths = record_paths([list_path], roots, modalities, pipeline_options.total_length)

@@ -275,7 +275,7 @@ def _unpacked(source: Path, member: str, work: Path, max_bytes: int | None) -> P
     import tarfile
     import zipfile
 
-    from avdistill.download import extract_member
+    from avdistill.fetch.download import extract_member
 
     if source.is_file() and (zipfile.is_zipfile(source) or tarfile.is_tarfile(source)):
         return extract_member(source, member, work / member, max_bytes)
@@ -307,7 +307,7 @@ def slim_name(keras_path: str) -> str:
 
 def resnet_variables() -> dict[str, tuple[int, ...]]:
     """Keras path → shape of every ResNet-50 variable a checkpoint provides (all but logits)."""
-    from avdistill.models import build_model
+    from avdistill.networks.build import build_model
 
     model = build_model("resnet50", 1, crop_size=32)  # the weights do not depend on the crop
     return {v.path: tuple(v.shape) for v in model.weights if not v.path.startswith("resnet_v1_50.logits/")}

@@ -12,7 +12,7 @@ import numpy as np
 
 from avdistill.constants import ACTION_NAMES
 from avdistill.fileio import atomic_path
-from avdistill.tables import SPLIT_ORDER, model_label
+from avdistill.report.tables import SPLIT_ORDER, model_label
 
 
 def _pyplot():
@@ -176,7 +176,7 @@ def loudest_frame(acoustic_paths: list) -> tuple[Path, int, dict]:
     """
     import tensorflow as tf
 
-    from avdistill.records import parse_fn
+    from avdistill.data.records import parse_fn
 
     best = (-1.0, None, 0, None)
     for path in acoustic_paths:
@@ -200,7 +200,7 @@ def acoustic_overlays(acoustic_records: list[list], video_roots: list, acoustic_
     import cv2
     import tensorflow as tf
 
-    from avdistill.records import parse_fn
+    from avdistill.data.records import parse_fn
 
     plt = _pyplot()
     figure, axes = plt.subplots(1, len(acoustic_records), figsize=(4 * len(acoustic_records), 3.3), squeeze=False)
