@@ -31,14 +31,16 @@ from machine import machine_info  # noqa: E402  (benchmarks/machine.py, beside t
 TENSORFLOW_STAGES = ("stage1", "stage2", "stats")
 
 
-def job_seconds(workdir: Path) -> dict[str, list[float]]:
-    """Seconds of every benchmarked job, by the first folder under results/benchmarks/."""
+def job_seconds(workdir: Path, depth: int = 1) -> dict[str, list[float]]:
+    """Seconds of every benchmarked job, by the first `depth` folders under results/benchmarks/
+    (1: the stage; 2: the stage and, for training, the network)."""
     seconds: dict[str, list[float]] = {}
     for path in sorted((workdir / "results/benchmarks").rglob("*.tsv")):
         with open(path, newline="") as file:
             row = next(csv.DictReader(file, delimiter="\t"))
-        stage = path.relative_to(workdir / "results/benchmarks").parts[0]
-        seconds.setdefault(stage, []).append(float(row["s"]))
+        parts = path.relative_to(workdir / "results/benchmarks").parts
+        key = "/".join(parts[:depth]) if parts[0] in ("stage1", "stage2") else parts[0]
+        seconds.setdefault(key, []).append(float(row["s"]))
     return seconds
 
 
@@ -62,6 +64,7 @@ def summarise(workdir: Path, wall: float, cores: int) -> dict:
         "wall_s": round(wall, 1),
         "summed_job_s": round(total, 1),
         "by_stage": {stage: {"jobs": len(v), "s": round(sum(v), 1)} for stage, v in seconds.items()},
+        "by_network": {key: {"jobs": len(v), "s": round(sum(v), 1)} for key, v in job_seconds(workdir, 2).items()},
         "tensorflow_jobs": tensorflow_jobs,
         "tensorflow_import_s": round(start_up, 2),
         "tensorflow_start_up_share": round(tensorflow_jobs * start_up / total, 3),

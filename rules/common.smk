@@ -58,9 +58,15 @@ if _missing:
     raise ValueError(
         f"models: no settings for {', '.join(_missing)} (stage1.models trains them)"
     )
-# Networks that can teach in stage 2: their training job also writes their logits.
-TEACHER_PATTERN = "|".join(registry.names("teacher"))
-STUDENT_PATTERN = "|".join(n for n in registry.names() if not NETWORKS[n].is_teacher)
+# The teachers of stage 2: their training job (train_teacher) also writes their logits of
+# every training and validation record. Every other network, a teacher no student learns
+# from included, trains with train_stage1 and computes no logits; naming it in
+# stage2.teachers later reruns its job, which resumes its finished training from its
+# train_state and computes only the logits.
+TEACHER_PATTERN = "|".join(config["stage2"]["teachers"]) or "(?!)"  # (?!): no name
+STUDENT_PATTERN = "|".join(
+    n for n in registry.names() if n not in config["stage2"]["teachers"]
+)
 # The loader keys that change a modality's inputs.
 LOADER_KEYS = {
     "acoustic": [],
@@ -284,6 +290,23 @@ def model_test_record_dirs(wildcards):
         NETWORKS[wildcards.model].modalities,
         sorted({*split_locations(wildcards.split), *others}),
     )
+
+
+def training_code(wildcards):
+    """The library code of a network's stage-1 job. A network that can teach runs the
+    teacher-logits code too, whichever of train_stage1 and train_teacher makes its run this
+    time (stage2.teachers decides), so moving it in or out of stage2.teachers does not
+    change the job's params: only the logits are computed when it starts to teach."""
+    if NETWORKS[wildcards.model].is_teacher:
+        return code_version("train.teacher_logits")
+    return code_version("train.fit")
+
+
+def teacher_declaration(wildcards):
+    """A user's teacher's declaration (registry.DECLARATION_KEYS of its models entry), for
+    the distill job to register it; empty for the paper's teachers."""
+    settings = config["models"].get(wildcards.teacher, {})
+    return {k: settings[k] for k in registry.DECLARATION_KEYS if k in settings}
 
 
 def network_code(wildcards):

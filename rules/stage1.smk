@@ -6,9 +6,10 @@
 # the network is in memory there, and a separate TensorFlow job per model cost more to
 # start than to run. The test job scores those logits per clip without TensorFlow, so an
 # edit of evaluation.clip_length re-scores every model and retrains none. For the same
-# reason a teacher's training job (train_teacher) also writes its logits of every training
-# and validation record for stage 2 (teacher_logits.npz): they depend on exactly what its
-# training depends on, so they rerun exactly when it does.
+# reason the training job of a stage-2 teacher (train_teacher) also writes its logits of
+# every training and validation record (teacher_logits.npz): they depend on exactly what
+# its training depends on, so they rerun exactly when it does. A network that teaches no
+# student in this config (see TEACHER_PATTERN) skips them.
 
 
 rule train_stage1:
@@ -39,7 +40,7 @@ rule train_stage1:
         runtime=model_resource("runtime"),
         gpu=model_resource("gpu"),
     params:
-        code=code_version("train.fit"),
+        code=training_code,
         network=network_code,
         settings=model_settings,
         loader=model_loader,
@@ -63,8 +64,6 @@ use rule train_stage1 as train_teacher with:
         provenance=f"{STAGE1_RUN}/provenance.json",
     wildcard_constraints:
         model=TEACHER_PATTERN,
-    params:
-        code=code_version("train.teacher_logits"),
 
 
 rule test_stage1:

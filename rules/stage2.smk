@@ -44,6 +44,7 @@ rule distill:
         test_lists=test_lists,
         invocation=INVOCATION,
         init_file=model_init_path,
+        teacher_declaration=teacher_declaration,
         lambda_value=lambda wildcards: float(wildcards.lambda_value),
         temperature=lambda wildcards: float(wildcards.temperature),
     script:

@@ -29,6 +29,7 @@ TINY_CONFIG = {
     # Both students from every teacher on that split; a 2-point λ grid of one pair for table 3.
     "stage2": {
         "students": ["hearnet", "soundnet5"],
+        "teachers": ["dualcamnet", "resnet50", "temporal_resnet50"],
         "splits": ["location_2"],
         "ablation": {
             "split": "location_2",
@@ -95,12 +96,13 @@ STUDENTS, TEACHERS = ("hearnet", "soundnet5"), ("dualcamnet", "resnet50", "tempo
 SEEDS = tuple(TINY_CONFIG["seeds"])
 
 
-def stage1_jobs(models, seeds=SEEDS) -> list[str]:
-    """A model's training and test job labels, one per seed, as planned_jobs writes them."""
+def stage1_jobs(models, seeds=SEEDS, teachers=TEACHERS) -> list[str]:
+    """A model's training and test job labels, one per seed, as planned_jobs writes them
+    (train_teacher for the config's stage-2 teachers, which also write their logits)."""
     return [
         f"{rule} {m}~{seed}"
         for m in models
-        for rule in ("train_teacher" if m in TEACHERS else "train_stage1", "test_stage1")
+        for rule in ("train_teacher" if m in teachers else "train_stage1", "test_stage1")
         for seed in seeds
     ]
 
@@ -149,6 +151,10 @@ def test_nothing_reruns_and_an_edit_reruns_only_what_it_affects(finished):
     assert sorted(jobs) == sorted(stage1_jobs(STAGE1_MODELS, seeds=[2]) + stage2_jobs(seeds=[2]) + after)
     # A seed removed: only the tables, which no longer read its runs.
     assert sorted(planned_jobs(finished, {**TINY_CONFIG, "seeds": [0]})) == sorted(after)
+    # A teacher no student learns from any more: only the tables; its finished run (written
+    # by train_teacher) is kept as it is, though train_stage1 would make it now.
+    stage2 = {**TINY_CONFIG["stage2"], "teachers": ["dualcamnet"]}
+    assert sorted(planned_jobs(finished, {**TINY_CONFIG, "stage2": stage2})) == sorted(after)
     # Resources place a job but do not change its result: nothing reruns.
     models = {**TINY_CONFIG["models"], "resnet50": {**TINY_TRAINING, "resources": {"threads": 1, "mem_mb": 9000}}}
     assert planned_jobs(finished, {**TINY_CONFIG, "models": models}) == []
@@ -412,11 +418,13 @@ def test_pretrained_weights_are_fetched_once_converted_and_used(finished, pretra
     config = {**TINY_CONFIG, "seeds": [0], "pretrained": pretrained, "models": models, "stage2": stage2}
     after = ["distill soundnet5<-resnet50@0.5~0", "test_stage2 soundnet5<-resnet50@0.5~0", "tables", "figures", "all"]
 
-    # Planned without any network access: only the models whose init changed rerun.
+    # Planned without any network access: only the models whose init changed rerun. The
+    # teachers no student learns from here (DualCamNet, the temporal ResNet-50) now train
+    # without writing logits: DualCamNet's finished run stays as it is.
     jobs = planned_jobs(workdir, config)
     pretrained_models = ("soundnet5", "resnet50", "temporal_resnet50")
     expected = ["download", "download", "convert_soundnet", "convert_resnet", *after]
-    expected += stage1_jobs(pretrained_models, seeds=[0])
+    expected += stage1_jobs(pretrained_models, seeds=[0], teachers=["resnet50"])
     assert sorted(jobs) == sorted(expected)
     assert pretrained_server.counts == {}
 

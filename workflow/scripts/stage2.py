@@ -27,6 +27,7 @@ with log_to(snakemake.log[0]):
         history_out=snakemake.output.history,
         test_lists=snakemake.params.test_lists,
         test_logits_out=snakemake.output.test_logits,
+        teacher_declaration=snakemake.params.teacher_declaration,
     )
     write_provenance(
         snakemake.output.provenance,

@@ -251,8 +251,12 @@ def run_distillation(
     history_out,
     test_lists: dict | None = None,
     test_logits_out=None,
+    teacher_declaration: dict | None = None,
 ) -> dict:
     """The distill job: the student's `models.<student>` settings, its teacher, λ and T.
+
+    teacher_declaration: the teacher's `models.<teacher>` declaration when it is a network
+    of the user's (registry.DECLARATION_KEYS), so that this process knows its name.
 
     lists: training, validation and testing; all are checked, and the teacher's logits
     matched to them, before any training starts. test_lists (name -> list) are predicted
@@ -262,6 +266,8 @@ def run_distillation(
     from avdistill.data.lists import check_lists
     from avdistill.train.options import job_options
 
+    if teacher_declaration:
+        registry.register_from_config({teacher: teacher_declaration})
     student_options, pipeline_options = job_options(
         student, settings, loader, seed, threads, stats_dir, init_file=init_file
     )
