@@ -24,6 +24,24 @@ TENSORFLOW_ENV = {
     "cpu": "../envs/avdistill.yaml",
     "gpu": "../envs/avdistill-gpu.yaml",
 }[config["tensorflow"]]
+# The networks: the paper's, and any the config declares with models.<name>.builder
+# (avdistill.networks.registry, which imports no TensorFlow). Every fact about a network
+# below is derived from its declaration.
+try:
+    DECLARED = registry.register_from_config(config["models"])
+except registry.RegistryError as error:
+    raise ValueError(f"config: {error}") from None
+NETWORKS = {name: registry.get(name) for name in registry.names()}
+# Declaring a network is enough: it trains in stage 1 and takes its roles in stage 2
+# (distilled from every teacher, or teaching every student) without being listed there.
+for _network in DECLARED:
+    for _stage, _list, _add in (
+        ("stage1", "models", True),
+        ("stage2", "students", _network.is_student),
+        ("stage2", "teachers", _network.is_teacher),
+    ):
+        if _add and _network.name not in config[_stage][_list]:
+            config[_stage][_list] = [*config[_stage][_list], _network.name]
 MODALITIES = config["tfrecords"]["modalities"]
 SPLITS = config["splits"]["names"]
 STAGE1_MODELS = config["stage1"]["models"]
@@ -32,14 +50,6 @@ if not set(STAGE1_SPLITS) <= set(SPLITS):
     raise ValueError(
         f"stage1.splits {STAGE1_SPLITS} must be among splits.names {SPLITS}"
     )
-# The networks: the paper's, and any the config declares with models.<name>.builder
-# (avdistill.networks.registry, which imports no TensorFlow). Every fact about a network
-# below is derived from its declaration.
-try:
-    registry.register_from_config(config["models"])
-except registry.RegistryError as error:
-    raise ValueError(f"config: {error}") from None
-NETWORKS = {name: registry.get(name) for name in registry.names()}
 for _key, _chosen, _role in (
     ("stage1.models", STAGE1_MODELS, None),
     ("stage2.students", config["stage2"]["students"], "student"),

@@ -32,6 +32,12 @@ def test_loss_is_the_originals_formula():
     hard = -(labels * log_p).sum(-1)
     soft = -(_softmax(teacher.astype(np.float64) / 2.5) * log_p).sum(-1)
     assert ours == pytest.approx(float((0.7 * hard + 0.3 * soft).mean()), rel=1e-5)
+    # The soft term is a Keras distillation loss: Keras' own LogitsDistillation would divide
+    # the student's logits by T and scale by T², which the original does not.
+    import keras
+
+    assert isinstance(distiller.soft_loss, keras.distillation.DistillationLoss)
+    assert float(distiller.soft_loss.compute_loss(teacher, student)) == pytest.approx(float(soft.mean()), rel=1e-5)
 
 
 @pytest.fixture(scope="module")

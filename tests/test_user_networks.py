@@ -21,10 +21,12 @@ USER_CONFIG = {
     "dataset": {"synthetic": {"locations": [2], "subjects": 1, "actions": [0, 3, 7, 12], "seconds": 10}},
     "tfrecords": {"modalities": ["acoustic", "audio"]},
     "splits": {"names": ["location_2"], "seeds": {}},
-    "stage1": {"models": ["dualcamnet", "hearnet", STUDENT, TEACHER], "splits": ["location_2"]},
+    # The paper's networks as usual; the user's are declared under `models` only, and the
+    # workflow trains them and gives them their roles in stage 2 by that alone.
+    "stage1": {"models": ["dualcamnet", "hearnet"], "splits": ["location_2"]},
     "stage2": {
-        "students": ["hearnet", STUDENT],
-        "teachers": ["dualcamnet", TEACHER],
+        "students": ["hearnet"],
+        "teachers": ["dualcamnet"],
         "splits": ["location_2"],
         "ablation": {"split": "location_2", "lambda": [0.5], "temperature": [1.0]},
     },

@@ -178,7 +178,7 @@ def distill(
     test_lists: dict | None = None,
     test_logits_out: str | Path | None = None,
 ) -> dict:
-    """Train the student from labels and the teacher's logits; same outputs as `training.train`."""
+    """Train the student from labels and the teacher's logits; same outputs as `fit.train`."""
     from avdistill.constants import NUM_ACTIONS
     from avdistill.data.lists import record_paths
     from avdistill.data.pipeline import make_dataset

@@ -108,7 +108,7 @@ def train_teacher(
     teacher_logits_out: str | Path,
     **train_arguments,
 ) -> dict:
-    """`training.train` for a teacher, then its best weights' logits of every training and
+    """`fit.train` for a teacher, then its best weights' logits of every training and
     validation record (`compute_teacher_logits`, one record at a time) in the same process."""
     state = train(
         options, pipeline_options, training_list, validation_list, roots, weights_out=weights_out, **train_arguments
