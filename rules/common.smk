@@ -1,4 +1,5 @@
 import ast
+import functools
 import hashlib
 import json
 import re
@@ -452,9 +453,8 @@ def _library_imports(source):
             "avdistill"
         ):
             package = node.module.removeprefix("avdistill").removeprefix(".")
-            for (
-                alias
-            ) in node.names:  # from avdistill.data import lists: a module or a name
+            # from avdistill.data import lists: `lists` is a module, not a name in data/.
+            for alias in node.names:
                 child = f"{package}.{alias.name}" if package else alias.name
                 names.add(child if _module_file(child).is_file() else package)
         elif isinstance(node, ast.Import):
@@ -466,6 +466,7 @@ def _library_imports(source):
     return {name for name in names if name and _module_file(name).is_file()}
 
 
+@functools.cache
 def code_version(*sources):
     """SHA-256 of the library modules a rule's script calls ("train.fit") and all they
     import. A param: editing one of them reruns exactly the jobs that run it (Snakemake

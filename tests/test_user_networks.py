@@ -47,7 +47,6 @@ USER_CONFIG = {
             "builder": "user_teachers:acoustic_mlp",
             "input": "acoustic_images",
             "roles": ["teacher"],
-            "label": "acoustic MLP",
             "learning_rate": 1e-3,
             "sample_length": 1,
             **TINY_TRAINING,

@@ -76,7 +76,7 @@ def build_model(
     """
     network = registry.get(name)
     function = builder_function(network)
-    offered = {"crop_size": crop_size, "trainable": trainable, "num_classes": NUM_ACTIONS}
+    offered = dict(zip(registry.BUILDER_OPTIONS, (crop_size, trainable, NUM_ACTIONS), strict=True))
     accepted = inspect.signature(function).parameters
     model = function(sample_length, **{key: value for key, value in offered.items() if key in accepted})
     _check_shapes(network, model, sample_length, crop_size)

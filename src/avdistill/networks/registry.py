@@ -53,7 +53,7 @@ PRETRAINED_FILES = {
 BUILDER_OPTIONS = ("crop_size", "trainable", "num_classes")
 # What a declaration in the config may say (`register_from_config`); the rest of
 # models.<name> are training settings.
-DECLARATION_KEYS = ("builder", "input", "roles", "label", "fresh_head")
+DECLARATION_KEYS = ("builder", "input", "roles", "fresh_head")
 
 
 class RegistryError(ValueError):
@@ -100,11 +100,10 @@ class Pretrained:
 
 @dataclass(frozen=True)
 class Network:
-    """One network: its name (the config's and the results folders'), its label in tables,
-    the model inputs it reads, its roles, its builder and what its inits set."""
+    """One network: its name (the config's, the results folders' and the tables'), the model
+    inputs it reads, its roles, its builder and what its inits set."""
 
     name: str
-    label: str
     inputs: tuple[str, ...]
     roles: tuple[str, ...]
     builder: str  # "package.module:function"
@@ -219,7 +218,6 @@ def declaration(name: str, settings: dict) -> Network | None:
     try:
         return Network(
             name=name,
-            label=str(settings.get("label", name)),
             inputs=tuple([inputs] if isinstance(inputs, str) else inputs),
             roles=tuple([roles] if isinstance(roles, str) else roles),
             builder=str(settings["builder"]),
@@ -239,7 +237,6 @@ def register_from_config(models: dict) -> list[Network]:
 register(
     Network(
         "dualcamnet",
-        "DualCamNet",
         ("acoustic_images",),
         ("teacher",),
         "avdistill.networks.acoustic:dualcamnet",
@@ -249,7 +246,6 @@ register(
 register(
     Network(
         "hearnet",
-        "HearNet",
         ("spectrogram",),
         ("student",),
         "avdistill.networks.audio:hearnet",
@@ -259,7 +255,6 @@ register(
 register(
     Network(
         "soundnet5",
-        "SoundNet5",
         ("waveform",),
         ("student",),
         "avdistill.networks.audio:soundnet5",
@@ -275,7 +270,6 @@ _IMAGENET = Pretrained("imagenet", ("resnet_v1_50.",), ("resnet_v1_50.logits/", 
 register(
     Network(
         "resnet50",
-        "ResNet-50",
         ("video_frames",),
         ("teacher",),
         "avdistill.networks.video:resnet50",
@@ -286,7 +280,6 @@ register(
 register(
     Network(
         "temporal_resnet50",
-        "temporal ResNet-50",
         ("video_clip",),
         ("teacher",),
         "avdistill.networks.video:temporal_resnet50",
@@ -299,7 +292,6 @@ register(
 register(
     Network(
         "av_model",
-        "audio-visual model",
         ("video_frames", "acoustic_images"),
         (),
         "avdistill.networks.video:av_model",
