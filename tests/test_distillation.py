@@ -7,7 +7,7 @@ import pytest
 
 from avdistill.data.pipeline import PipelineOptions, make_dataset
 from avdistill.errors import DataError
-from avdistill.train.distillation import DistillationOptions, distill, make_distiller
+from avdistill.train.distillation import DistillationOptions, distill, make_distiller, normalised_weights
 from avdistill.train.options import TrainingError, TrainingOptions
 from avdistill.train.session import configure_tensorflow
 from avdistill.train.teacher_logits import compute_teacher_logits, teacher_table
@@ -38,6 +38,79 @@ def test_loss_is_the_originals_formula():
 
     assert isinstance(distiller.soft_loss, keras.distillation.DistillationLoss)
     assert float(distiller.soft_loss.compute_loss(teacher, student)) == pytest.approx(float(soft.mean()), rel=1e-5)
+
+
+def _ce(targets, logits):
+    """Cross-entropy of float64 logits against target distributions, per row."""
+    return -(targets * np.log(_softmax(logits.astype(np.float64)))).sum(-1)
+
+
+def test_an_ensemble_of_one_is_the_single_teacher_and_of_two_the_weighted_mixture():
+    """Soft target Σ_k w_k softmax(t_k / T), weights normalised: one teacher gives exactly
+    the single-teacher loss, two the mixture computed here."""
+    import keras
+
+    rng = np.random.default_rng(1)
+    labels = np.eye(14, dtype=np.float32)[rng.integers(0, 14, 8)]
+    first, second, student = (rng.normal(0, 3, (8, 14)).astype(np.float32) for _ in range(3))
+    tiny = keras.Sequential([keras.Input((4,)), keras.layers.Dense(14)])
+    single = make_distiller(tiny, 0.4, 3.0, 1e-4)
+    one = make_distiller(tiny, 0.4, 3.0, 1e-4, teacher_weights=(1.0,))
+    assert float(one.distillation_loss(labels, first[:, None, :], student)) == float(
+        single.distillation_loss(labels, first, student)
+    )
+    two = make_distiller(tiny, 0.4, 3.0, 1e-4, teacher_weights=normalised_weights(("a", "b"), (2, 1)))
+    mixture = 2 / 3 * _softmax(first.astype(np.float64) / 3.0) + 1 / 3 * _softmax(second.astype(np.float64) / 3.0)
+    expected = (0.6 * _ce(labels, student) + 0.4 * _ce(mixture, student)).mean()
+    ours = float(two.distillation_loss(labels, np.stack([first, second], axis=1), student))
+    assert ours == pytest.approx(float(expected), rel=1e-5)
+    # And the second teacher matters.
+    assert abs(ours - float(single.distillation_loss(labels, first, student))) > 1e-3
+
+
+def test_the_feature_term_is_the_projected_squared_distance_on_a_hand_made_batch():
+    """α · Σ_k w_k · mean_b ||P_k f_s − f_k||², added to the logits loss, with the student's
+    features read from the layer its network names, here by hand."""
+    import keras
+    import tensorflow as tf
+
+    rng = np.random.default_rng(2)
+    inputs = keras.Input((6,))
+    hidden = keras.layers.Dense(5, activation="relu", name="hidden")(inputs)
+    logits = keras.layers.Dense(14, name="fc1")(hidden)
+    student = keras.Model(inputs, logits)
+    with_features = keras.Model(inputs, [logits, hidden])  # fc1's input: the penultimate features
+    x = rng.normal(size=(4, 6)).astype(np.float32)
+    labels = np.eye(14, dtype=np.float32)[[0, 3, 3, 9]]
+    teacher_logits = rng.normal(0, 2, (4, 2, 14)).astype(np.float32)
+    teacher_features = rng.normal(size=(4, 3 + 2)).astype(np.float32)  # two teachers: 3 and 2 features
+    weights = normalised_weights(("a", "b"), (3, 1))
+    distiller = make_distiller(
+        student,
+        0.5,
+        2.0,
+        1e-4,
+        teacher_weights=weights,
+        alpha=0.25,
+        student_with_features=with_features,
+        teacher_feature_sizes=(3, 2),
+    )
+    projections = [rng.normal(size=(5, 3)).astype(np.float32), rng.normal(size=(5, 2)).astype(np.float32)]
+    for layer, kernel in zip(distiller.projection.projections, projections, strict=True):
+        layer.kernel.assign(kernel)
+    data = tf.data.Dataset.from_tensors((x, (labels, teacher_logits, teacher_features)))
+    ours = distiller.evaluate(data, return_dict=True, verbose=0)["loss"]
+
+    f_student = np.maximum(x @ student.get_layer("hidden").kernel.numpy() + student.get_layer("hidden").bias.numpy(), 0)
+    s = f_student @ student.get_layer("fc1").kernel.numpy() + student.get_layer("fc1").bias.numpy()
+    mixture = sum(w * _softmax(teacher_logits[:, k].astype(np.float64) / 2.0) for k, w in enumerate(weights))
+    logits_loss = (0.5 * _ce(labels, s) + 0.5 * _ce(mixture, s)).mean()
+    targets = [teacher_features[:, :3], teacher_features[:, 3:]]
+    feature_loss = sum(
+        w * ((f_student @ p - t) ** 2).sum(-1).mean() for w, p, t in zip(weights, projections, targets, strict=True)
+    )
+    assert ours == pytest.approx(float(logits_loss + 0.25 * feature_loss), rel=1e-5)
+    assert feature_loss > 0.1  # the term is not negligible here
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +147,25 @@ def test_teacher_logits_cover_every_record_per_frame(teacher, tiny_lists):
     assert str(data["teacher"]) == "dualcamnet"
 
 
+def test_teacher_features_are_each_records_fc1_input_averaged_over_its_frames(teacher, tiny_lists, tiny_records):
+    """The cached features of a record: DualCamNet's fc1 input (1024 per frame), here read
+    from the layer with Keras directly, averaged over the record's 12 frames."""
+    import keras
+
+    from avdistill.networks.build import build_model
+
+    data = np.load(teacher / "logits.npz")
+    assert data["features"].shape == (len(data["records"]), 1024)
+    model = build_model("dualcamnet", 1)
+    load_weights(model, teacher / "model.weights.npz")
+    fc1_input = keras.Model(model.input, model.get_layer("DualCamNet.fc1").input)
+    options = PipelineOptions(sample_length=1, batch_size=3)
+    batch = next(iter(make_dataset(tiny_lists / "training.txt", tiny_records, ["acoustic_images"], False, options)))
+    per_frame = np.asarray(fc1_input.predict_on_batch(batch["acoustic_images"])).reshape(3, 12, 1024)
+    np.testing.assert_allclose(data["features"][:3], per_frame.mean(axis=1), rtol=1e-5, atol=1e-6)
+    assert np.abs(data["features"][:3]).max() > 0  # ReLU features, not all zero
+
+
 def test_cached_teacher_logits_give_the_loss_of_the_teacher_run_in_the_step(teacher, tiny_lists, tiny_records):
     from avdistill.networks.build import build_model
 
@@ -107,7 +199,7 @@ def test_distillation_trains_the_student_and_keeps_its_best_weights(teacher, tin
 
     options = DistillationOptions(
         student=TrainingOptions(model="hearnet", learning_rate=1e-3, epochs=2, threads=2),
-        teacher="dualcamnet",
+        teachers="dualcamnet",
         lambda_value=0.5,
         temperature=2.0,
     )
@@ -130,18 +222,94 @@ def test_distillation_trains_the_student_and_keeps_its_best_weights(teacher, tin
     assert len(load_weights(build_model("hearnet", 5), tmp_path / "model.weights.npz")) > 0
 
 
+def _distil(teacher_files, tiny_lists, tiny_records, out, alpha=0.0, weights=None):
+    teachers = ("dualcamnet", "resnet50")[: len(teacher_files)]
+    options = DistillationOptions(
+        student=TrainingOptions(model="hearnet", learning_rate=1e-3, epochs=1, threads=2),
+        teachers=teachers,
+        weights=weights,
+        alpha=alpha,
+    )
+    distill(
+        options,
+        PipelineOptions(sample_length=5, number_of_crops=1, batch_size=8, seed=4),
+        tiny_lists / "training.txt",
+        tiny_lists / "validation.txt",
+        {"audio": tiny_records["audio"]},
+        teacher_files,
+        out / "work",
+        out / "model.weights.npz",
+        out / "history.csv",
+    )
+    return dict(np.load(out / "model.weights.npz"))
+
+
+def test_alpha_zero_is_the_logits_only_run_bit_for_bit_and_alpha_trains_a_discarded_projection(
+    teacher, tiny_lists, tiny_records, tmp_path
+):
+    logits_only = tmp_path / "logits_only.npz"
+    data = np.load(teacher / "logits.npz")
+    np.savez(logits_only, records=data["records"], logits=data["logits"], teacher=data["teacher"])
+    baseline = _distil([logits_only], tiny_lists, tiny_records, tmp_path / "baseline")
+    zero = _distil([teacher / "logits.npz"], tiny_lists, tiny_records, tmp_path / "zero", alpha=0.0)
+    assert baseline.keys() == zero.keys()
+    assert all(np.array_equal(baseline[key], zero[key]) for key in baseline)
+    features = _distil([teacher / "logits.npz"], tiny_lists, tiny_records, tmp_path / "features", alpha=0.01)
+    # The same student variables (the projection is not saved with it), trained otherwise.
+    assert features.keys() == baseline.keys()
+    assert not all(np.array_equal(baseline[key], features[key]) for key in baseline)
+    state = np.load(tmp_path / "features" / "work" / "last.trained_with.weights.npz")
+    assert [state[key].shape for key in state.files] == [(1024, 1024)]  # HearNet's 1024 -> DualCamNet's 1024
+    # Without features in the teacher's file, α > 0 is refused naming the file.
+    with pytest.raises(DataError, match="logits_only.npz: holds no teacher features"):
+        _distil([logits_only], tiny_lists, tiny_records, tmp_path / "refused", alpha=0.01)
+
+
+def test_an_ensemble_distils_from_every_teacher_file(teacher, tiny_lists, tiny_records, tmp_path):
+    """Two teachers' files (here the same teacher's logits, shifted, as a second teacher):
+    the run differs from the one-teacher run, and a missing file for a teacher is refused."""
+    data = np.load(teacher / "logits.npz")
+    second = tmp_path / "second.npz"
+    rng = np.random.default_rng(5)
+    np.savez(second, records=data["records"], logits=rng.normal(0, 3, data["logits"].shape).astype(np.float32))
+    single = _distil([teacher / "logits.npz"], tiny_lists, tiny_records, tmp_path / "single")
+    both = _distil([teacher / "logits.npz", second], tiny_lists, tiny_records, tmp_path / "both", weights=(2, 1))
+    assert not all(np.array_equal(single[key], both[key]) for key in single)
+    options = DistillationOptions(TrainingOptions(model="hearnet"), ("dualcamnet", "resnet50"), weights=(2, 1))
+    assert options.teacher == "dualcamnet~2+resnet50~1"
+    with pytest.raises(TrainingError, match="1 teacher logits files for the teachers dualcamnet, resnet50"):
+        distill(
+            options,
+            PipelineOptions(sample_length=5),
+            tiny_lists / "training.txt",
+            tiny_lists / "validation.txt",
+            {"audio": tiny_records["audio"]},
+            [second],
+            tmp_path / "w",
+            tmp_path / "m.npz",
+            tmp_path / "h.csv",
+        )
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
         ({"lambda_value": 1.5}, "lambda 1.5 is outside [0, 1]"),
         ({"lambda_value": -0.1}, "lambda -0.1 is outside [0, 1]"),
         ({"temperature": 0.0}, "temperature 0.0 must be positive"),
-        ({"teacher": "hearnet"}, "teacher 'hearnet': the teachers are dualcamnet, resnet50, temporal_resnet50"),
+        ({"teachers": ("hearnet",)}, "teacher 'hearnet': the teachers are dualcamnet, resnet50, temporal_resnet50"),
         ({"student": TrainingOptions(model="dualcamnet")}, "student 'dualcamnet': distillation trains"),
+        ({"alpha": -0.5}, "alpha -0.5 must be zero or positive"),
+        ({"teachers": ("dualcamnet", "resnet50"), "weights": (1.0,)}, "1 weights for the 2 teachers"),
+        (
+            {"teachers": ("dualcamnet", "resnet50"), "weights": (1.0, 0.0)},
+            "teacher weights [1.0, 0.0] must be positive",
+        ),
+        ({"teachers": ("dualcamnet", "dualcamnet")}, "name a teacher twice"),
     ],
 )
 def test_bad_distillation_settings_are_refused(changes, message):
-    settings = {"student": TrainingOptions(model="hearnet"), "teacher": "dualcamnet", **changes}
+    settings = {"student": TrainingOptions(model="hearnet"), "teachers": ("dualcamnet",), **changes}
     with pytest.raises(TrainingError, match=message.replace("[", r"\[").replace("]", r"\]")):
         DistillationOptions(**settings)
 

@@ -134,7 +134,7 @@ def _distill(args) -> None:
     options, pipeline_options = _job_options(args)
     out = Path(args.out)
     state = distill(
-        DistillationOptions(options, args.teacher, args.lambda_value, args.temperature),
+        DistillationOptions(options, (args.teacher,), args.lambda_value, args.temperature),
         pipeline_options,
         args.train_file,
         args.valid_file,

@@ -119,7 +119,8 @@ def _window(element: dict, inputs: list[str], options: PipelineOptions) -> dict:
 
 def _transform_batch(batch: dict, inputs: list[str], options: PipelineOptions) -> dict:
     """The heavy per-sample work, on a whole batch at once."""
-    out = {key: batch[key] for key in ("action", "location", "subject", "teacher_logits") if key in batch}
+    kept = ("action", "location", "subject", "teacher_logits", "teacher_features")
+    out = {key: batch[key] for key in kept if key in batch}
     if "acoustic_images" in inputs:
         out["acoustic_images"] = batch["acoustic_images"]
     if "waveform" in inputs or "spectrogram" in inputs:
@@ -152,6 +153,7 @@ def make_dataset(
     options: PipelineOptions,
     epoch=0,
     teacher_logits: np.ndarray | None = None,
+    teacher_features: np.ndarray | None = None,
 ) -> tf.data.Dataset:
     """The batches of one epoch, as dicts of model inputs and one-hot labels.
 
@@ -164,7 +166,10 @@ def make_dataset(
       epoch: seeds the crops and the shuffle (a Python int or a scalar tensor).
       teacher_logits: [records of the list, 14], a frozen teacher's logits of each record
         (mean over its frames) in list order; each sample then gets `teacher_logits`, their
-        mean over the sample's records, i.e. over its 12·L frames (§6.3).
+        mean over the sample's records, i.e. over its 12·L frames (§6.3). [records, K, 14]
+        for an ensemble of K teachers: each sample gets [K, 14].
+      teacher_features: [records, D], the teachers' penultimate features of each record
+        (each teacher's, concatenated), averaged into each sample's `teacher_features` alike.
     """
     unknown = [name for name in inputs if name not in INPUT_MODALITIES]
     if unknown or not inputs:
@@ -182,12 +187,14 @@ def make_dataset(
             num_samples, seed=tf.cast(options.seed, tf.int64) + tf.cast(epoch, tf.int64), reshuffle_each_iteration=False
         )
     record_indices = samples.unbatch()
-    if teacher_logits is not None:
-        if len(teacher_logits) != len(resolved[root_names[0]]):
-            raise ValueError(f"{len(teacher_logits)} teacher logits for {len(resolved[root_names[0]])} records")
-        table = tf.constant(teacher_logits, tf.float32)
-        # The same seeded, non-reshuffling crop order as the records below.
-        teacher = samples.map(lambda crop: tf.reduce_mean(tf.gather(table, crop), axis=0))
+    # The same seeded, non-reshuffling crop order as the records below.
+    teacher = {}
+    for key, values in (("teacher_logits", teacher_logits), ("teacher_features", teacher_features)):
+        if values is not None:
+            if len(values) != len(resolved[root_names[0]]):
+                raise ValueError(f"{len(values)} rows of {key} for {len(resolved[root_names[0]])} records")
+            rows = tf.constant(values, tf.float32)
+            teacher[key] = samples.map(lambda crop, rows=rows: tf.reduce_mean(tf.gather(rows, crop), axis=0))
 
     parts = []
     for root in root_names:
@@ -199,8 +206,8 @@ def make_dataset(
 
     windows = parsed.batch(options.sample_length, drop_remainder=True)
     samples = windows.map(lambda e: _window(e, inputs, options), num_parallel_calls=tf.data.AUTOTUNE)
-    if teacher_logits is not None:
-        samples = tf.data.Dataset.zip((samples, teacher)).map(lambda s, t: {**s, "teacher_logits": t})
+    if teacher:
+        samples = tf.data.Dataset.zip((samples, teacher)).map(lambda s, t: {**s, **t})
     batches = samples.batch(options.batch_size)
     batches = batches.map(lambda b: _transform_batch(b, inputs, options), num_parallel_calls=tf.data.AUTOTUNE)
     return batches.prefetch(tf.data.AUTOTUNE)

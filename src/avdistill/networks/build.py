@@ -92,3 +92,32 @@ def build_model(
 def is_frame_model(model: keras.Model) -> bool:
     """True when the model returns per-frame logits [B, F, 14] (labels are per sample)."""
     return len(model.output.shape) == 3
+
+
+class SampleFeatures(layers.Layer):
+    """A layer's input as one feature vector per sample: [N, ..., D] -> [B, D], the mean over
+    every axis but the channels, B read from the logits (N is B, or B·frames when the
+    network merges frames into rows). For a per-frame network this is the mean over the
+    sample's frames; for a convolutional feature map, the mean over its positions."""
+
+    def call(self, features, logits):
+        channels = features.shape[-1]
+        batch = keras.ops.shape(logits)[0]
+        return keras.ops.mean(keras.ops.reshape(features, (batch, -1, channels)), axis=1)
+
+
+def with_features(model: keras.Model, name: str) -> keras.Model:
+    """`model` with a second output: its penultimate features per sample, [B, D] (the input
+    of the layer its registry entry names, `feature_layer`). Shares the model's variables."""
+    network = registry.get(name)
+    if network.feature_layer is None:
+        raise NetworkError(
+            f"network {name!r} names no feature_layer: feature distillation (stage2.alpha > 0) needs the "
+            "layer whose input is its penultimate feature (models.<name>.feature_layer)"
+        )
+    try:
+        layer = model.get_layer(network.feature_layer)
+    except ValueError:
+        raise NetworkError(f"network {name!r}: feature_layer {network.feature_layer!r} is not a layer of it") from None
+    features = SampleFeatures(name="sample_features")(layer.input, model.output)
+    return keras.Model(model.inputs, [model.output, features], name=f"{model.name}_with_features")

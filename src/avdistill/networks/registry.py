@@ -53,7 +53,7 @@ PRETRAINED_FILES = {
 BUILDER_OPTIONS = ("crop_size", "trainable", "num_classes")
 # What a declaration in the config may say (`register_from_config`); the rest of
 # models.<name> are training settings.
-DECLARATION_KEYS = ("builder", "input", "roles", "fresh_head")
+DECLARATION_KEYS = ("builder", "input", "roles", "fresh_head", "feature_layer")
 
 
 class RegistryError(ValueError):
@@ -110,6 +110,9 @@ class Network:
     # Variables not taken from one of its own checkpoints (init: a .weights.npz): its fresh head.
     fresh_head: tuple[str, ...] = ()
     pretrained: tuple[Pretrained, ...] = ()
+    # The layer whose input is its penultimate feature (feature distillation, stage2.alpha):
+    # the shared head's fc1 for the paper's networks. None: it takes no part in it.
+    feature_layer: str | None = None
 
     def __post_init__(self):
         where = f"network {self.name!r}"
@@ -222,6 +225,7 @@ def declaration(name: str, settings: dict) -> Network | None:
             roles=tuple([roles] if isinstance(roles, str) else roles),
             builder=str(settings["builder"]),
             fresh_head=tuple(settings.get("fresh_head", ())),
+            feature_layer=settings.get("feature_layer"),
         )
     except RegistryError as error:
         raise RegistryError(f"{where}: {error}") from None
@@ -230,6 +234,16 @@ def declaration(name: str, settings: dict) -> Network | None:
 def register_from_config(models: dict) -> list[Network]:
     """Register every network that `models` (the config's) declares with a builder."""
     return [register(network) for name, settings in models.items() if (network := declaration(name, settings))]
+
+
+def teacher_set_name(teachers, weights=None) -> str:
+    """A stage-2 run's teacher as its folder names it (`from_<name>`): `dualcamnet` for one
+    teacher, `dualcamnet+resnet50` for an ensemble of equal weights, and
+    `dualcamnet~2+resnet50~1` for other weights (as given, not normalised)."""
+    teachers = list(teachers)
+    if weights is None or len(set(float(w) for w in weights)) == 1:
+        return "+".join(teachers)
+    return "+".join(f"{t}~{float(w):g}" for t, w in zip(teachers, weights, strict=True))
 
 
 # --- the paper's networks ---------------------------------------------------------------
@@ -241,6 +255,7 @@ register(
         ("teacher",),
         "avdistill.networks.acoustic:dualcamnet",
         fresh_head=("DualCamNet.fc2/",),
+        feature_layer="DualCamNet.fc1",
     )
 )
 register(
@@ -250,6 +265,7 @@ register(
         ("student",),
         "avdistill.networks.audio:hearnet",
         fresh_head=("hear_net.fc2/",),
+        feature_layer="hear_net.fc1",
     )
 )
 register(
@@ -259,6 +275,7 @@ register(
         ("student",),
         "avdistill.networks.audio:soundnet5",
         fresh_head=("SoundNet.conv5", "SoundNet.conv6", "SoundNet.fc1/", "SoundNet.fc2/"),
+        feature_layer="SoundNet.fc1",
         # SoundNet gives conv1-conv4 and their batch norms; conv5, conv6 and the head stay
         # fresh, as the original's soundnet5_model_params.
         pretrained=(Pretrained("soundnet", tuple(f"SoundNet.conv{i}" for i in range(1, 5))),),
@@ -275,6 +292,8 @@ register(
         "avdistill.networks.video:resnet50",
         fresh_head=("resnet_v1_50.logits/",),
         pretrained=(_IMAGENET,),
+        # Its logits layer reads the pooled 2048-d features: there is no fc1 in slim's ResNet.
+        feature_layer="resnet_v1_50.logits",
     )
 )
 register(
@@ -285,6 +304,8 @@ register(
         "avdistill.networks.video:temporal_resnet50",
         fresh_head=("resnet_v1_50.logits/",),
         pretrained=(_IMAGENET,),
+        # Its logits layer reads the pooled 2048-d features: there is no fc1 in slim's ResNet.
+        feature_layer="resnet_v1_50.logits",
     )
 )
 # The audio-visual model (§3.6) is built by the library and its CLI but trained by no stage

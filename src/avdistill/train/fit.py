@@ -226,6 +226,7 @@ def fit_epochs(
     weights_out: str | Path,
     history_out: str | Path,
     checkpoint: str = "best",
+    trained_with=None,
 ) -> dict:
     """The epoch loop shared by stage 1 and distillation: fit, validate, keep the best, resume.
 
@@ -233,6 +234,8 @@ def fit_epochs(
     it); weights_model: the network whose weights are saved; epoch_data(list, training,
     epoch): the (inputs, targets) batches of a list. checkpoint: `best` writes the epoch of
     best validation accuracy to `weights_out` (the original), `last` the last epoch's.
+    trained_with: a layer trained alongside (the feature projections of distillation), kept
+    in the resumable state only: `weights_out` holds the network's weights alone.
     """
     if checkpoint not in CHECKPOINTS:
         raise ValueError(f"checkpoint must be one of {CHECKPOINTS}, got {checkpoint!r}")
@@ -245,9 +248,12 @@ def fit_epochs(
     work_dir.mkdir(parents=True, exist_ok=True)
     training_list, validation_list = lists
     state = TrainingState.load(work_dir, fingerprint)
-    model.optimizer.build(weights_model.trainable_variables)
+    extra = [] if trained_with is None else trained_with.trainable_variables
+    model.optimizer.build([*weights_model.trainable_variables, *extra])
     if state.epochs_done:
         load_weights(weights_model, work_dir / "last.weights.npz")
+        if trained_with is not None:
+            load_weights(trained_with, work_dir / "last.trained_with.weights.npz")
         _load_optimizer(model.optimizer, work_dir / "last.optimizer.npz")
         log.info(
             "resuming after epoch %d of %d (best so far: epoch %d)", state.epochs_done, epochs, state.best_epoch + 1
@@ -281,6 +287,8 @@ def fit_epochs(
             save_weights(weights_model, work_dir / "best.weights.npz")
             state.best_accuracy, state.best_epoch = row["val_accuracy"], epoch
         save_weights(weights_model, work_dir / "last.weights.npz")
+        if trained_with is not None:
+            save_weights(trained_with, work_dir / "last.trained_with.weights.npz")
         _save_optimizer(model.optimizer, work_dir / "last.optimizer.npz")
         state.epochs_done = epoch + 1
         state.save(work_dir)

@@ -8,6 +8,11 @@ depend on exactly what its training depends on (weights, lists, records, loader)
 edit reruns them exactly when it retrains the teacher, and the workflow saves one
 TensorFlow start per teacher and split. `compute_teacher_logits` alone serves the CLI's
 `avdistill teacher-logits`.
+
+The same pass caches the teacher's penultimate features of each record (the input of its
+registry entry's `feature_layer`, averaged over the record's frames), which feature
+distillation (stage2.alpha > 0) reads: one forward pass serves both, so no job or param
+depends on alpha.
 """
 
 from __future__ import annotations
@@ -43,14 +48,15 @@ def compute_teacher_logits(
 
     `records`: the list entries; `logits`: [records, F, 14], the teacher's per-frame
     logits of each 1-second record (F = 12 frames; 1 for the temporal ResNet-50, whose
-    logits already average its 5 frames). `pipeline_options` are the teacher's own, with
-    sample_length 1: each record is seen on its own, as inside any sample it falls in.
+    logits already average its 5 frames); `features`: [records, D], its penultimate
+    features of each record (mean over the record's frames), when the network names a
+    `feature_layer`. `pipeline_options` are the teacher's own, with sample_length 1: each
+    record is seen on its own, as inside any sample it falls in.
     """
     from avdistill.data import records
     from avdistill.data.lists import record_paths
     from avdistill.data.pipeline import make_dataset
-    from avdistill.networks.build import build_model
-    from avdistill.train.evaluate import predict_logits
+    from avdistill.networks.build import build_model, with_features
     from avdistill.train.session import configure_tensorflow
     from avdistill.train.weights import load_weights
 
@@ -60,34 +66,49 @@ def compute_teacher_logits(
     model = build_model(teacher_options.model, 1, pipeline_options.video_crop_size, teacher_options.trainable)
     load_weights(model, weights)
     network = registry.get(teacher_options.model)
+    if network.feature_layer is not None:
+        model = with_features(model, network.name)
     inputs, modalities = list(network.inputs), list(network.modalities)
-    entries, logits = [], []
+    entries, outputs = [], []
     for list_path in list_paths:
         paths = record_paths([list_path], roots, modalities, pipeline_options.total_length)
         with records.diagnose_errors(paths, modalities):
-            list_logits, _ = predict_logits(
-                model, make_dataset(list_path, roots, inputs, False, pipeline_options), inputs
-            )
+            for batch in make_dataset(list_path, roots, inputs, False, pipeline_options):
+                features = batch[inputs[0]] if len(inputs) == 1 else {name: batch[name] for name in inputs}
+                # predict_on_batch runs the compiled inference graph, not eager ops.
+                predicted = model.predict_on_batch(features)
+                outputs.append([np.asarray(p) for p in (predicted if isinstance(predicted, list) else [predicted])])
         entries += _list_entries(list_path)
-        logits.append(list_logits if list_logits.ndim == 3 else list_logits[:, None, :])
-    logits = np.concatenate(logits).astype(np.float32)
+    logits = np.concatenate([o[0] for o in outputs]).astype(np.float32)
+    logits = logits if logits.ndim == 3 else logits[:, None, :]
+    arrays = {"records": np.array(entries), "logits": logits, "teacher": np.array(teacher_options.model)}
+    if network.feature_layer is not None:
+        arrays["features"] = np.concatenate([o[1] for o in outputs]).astype(np.float32)
     if len(set(entries)) != len(entries):
         raise DataError(list_paths[0], "the lists name the same record twice")
     with atomic_path(out) as tmp, open(tmp, "wb") as file:
-        np.savez(file, records=np.array(entries), logits=logits, teacher=np.array(teacher_options.model))
+        np.savez(file, **arrays)
     log.info("%s: logits of %d records, %d frames each, written to %s", teacher_options.model, *logits.shape[:2], out)
     return logits
 
 
-def teacher_table(logits_file: str | Path, list_path: str | Path, classes: int) -> np.ndarray:
-    """[records of the list, classes]: each record's teacher logits averaged over its frames."""
+def _load(logits_file: str | Path, key: str) -> tuple[list[str], np.ndarray]:
     try:
         with np.load(logits_file, allow_pickle=False) as data:
-            entries, logits = list(data["records"]), data["logits"]
+            entries, values = list(data["records"]), (data[key] if key in data.files else None)
+            data["logits"]  # noqa: B018 - a file without logits is not a teacher's
     except (OSError, ValueError, KeyError) as error:
         raise DataError(logits_file, f"is not a teacher logits file ({error})") from None
-    if logits.ndim != 3 or logits.shape[-1] != classes:
-        raise DataError(logits_file, f"teacher logits of shape {logits.shape}: the student has {classes} classes")
+    if values is None:
+        raise DataError(
+            logits_file,
+            "holds no teacher features (its network names no feature_layer): "
+            "feature distillation (stage2.alpha > 0) needs them",
+        )
+    return entries, values
+
+
+def _rows_of_list(logits_file, entries: list[str], values: np.ndarray, list_path) -> np.ndarray:
     index = {entry: i for i, entry in enumerate(entries)}
     wanted = _list_entries(list_path)
     missing = [entry for entry in wanted if entry not in index]
@@ -95,7 +116,23 @@ def teacher_table(logits_file: str | Path, list_path: str | Path, classes: int) 
         raise DataError(
             logits_file, f"has no teacher logits for {len(missing)} records of {list_path}, e.g. {missing[0]}"
         )
-    return logits[[index[entry] for entry in wanted]].mean(axis=1)
+    return values[[index[entry] for entry in wanted]]
+
+
+def teacher_features_table(logits_file: str | Path, list_path: str | Path) -> np.ndarray:
+    """[records of the list, D]: each record's teacher features (mean over its frames)."""
+    entries, features = _load(logits_file, "features")
+    if features.ndim != 2 or len(features) != len(entries):
+        raise DataError(logits_file, f"teacher features of shape {features.shape} for {len(entries)} records")
+    return _rows_of_list(logits_file, entries, features, list_path)
+
+
+def teacher_table(logits_file: str | Path, list_path: str | Path, classes: int) -> np.ndarray:
+    """[records of the list, classes]: each record's teacher logits averaged over its frames."""
+    entries, logits = _load(logits_file, "logits")
+    if logits.ndim != 3 or logits.shape[-1] != classes:
+        raise DataError(logits_file, f"teacher logits of shape {logits.shape}: the student has {classes} classes")
+    return _rows_of_list(logits_file, entries, logits, list_path).mean(axis=1)
 
 
 def train_teacher(
