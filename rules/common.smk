@@ -69,15 +69,41 @@ if _missing:
     raise ValueError(
         f"models: no settings for {', '.join(_missing)} (stage1.models trains them)"
     )
-# The teachers of stage 2: their training job (train_teacher) also writes their logits of
-# every training and validation record. Every other network, a teacher no student learns
-# from included, trains with train_stage1 and computes no logits; naming it in
-# stage2.teachers later reruns its job, which resumes its finished training from its
-# train_state and computes only the logits.
-TEACHER_PATTERN = "|".join(config["stage2"]["teachers"]) or "(?!)"  # (?!): no name
-STUDENT_PATTERN = "|".join(
-    n for n in registry.names() if n not in config["stage2"]["teachers"]
+# Ensembles (stage2.ensembles): teacher sets a student learns from at once, by the name of
+# their runs' folder (from_<name>/, registry.teacher_set_name) -> (teachers, weights).
+ENSEMBLES = {}
+for _number, _ensemble in enumerate(config["stage2"]["ensembles"], start=1):
+    _where = f"stage2.ensembles[{_number}]"
+    _teachers, _weights = _ensemble["teachers"], _ensemble.get("weights")
+    for _teacher in _teachers:
+        if _teacher not in registry.names("teacher"):
+            raise ValueError(
+                f"{_where}: {_teacher!r} not registered as a teacher; registered: "
+                f"{', '.join(registry.names('teacher'))}"
+            )
+        if _teacher not in STAGE1_MODELS:
+            raise ValueError(
+                f"{_where}: teacher {_teacher!r} is not trained in stage 1 (stage1.models {STAGE1_MODELS})"
+            )
+    if _weights is not None and len(_weights) != len(_teachers):
+        raise ValueError(
+            f"{_where}: {len(_weights)} weights for the {len(_teachers)} teachers {_teachers}"
+        )
+    ENSEMBLES[registry.teacher_set_name(_teachers, _weights)] = (_teachers, _weights)
+# The teachers of stage 2 and of the ensembles: their training job (train_teacher) also
+# writes their logits and features of every training and validation record. Every other
+# network, a teacher no student learns from included, trains with train_stage1 and
+# computes none; naming it in stage2.teachers later reruns its job, which resumes its
+# finished training from its train_state and computes only the logits.
+LOGIT_TEACHERS = list(
+    dict.fromkeys(
+        [*config["stage2"]["teachers"], *(t for ts, _ in ENSEMBLES.values() for t in ts)]
+    )
 )
+TEACHER_PATTERN = "|".join(LOGIT_TEACHERS) or "(?!)"  # (?!): no name
+STUDENT_PATTERN = "|".join(n for n in registry.names() if n not in LOGIT_TEACHERS)
+# What a stage-2 run learns from (its {teacher} wildcard): a teacher, or an ensemble.
+DISTILL_TEACHERS = [*config["stage2"]["teachers"], *ENSEMBLES]
 # The loader keys that change a modality's inputs.
 LOADER_KEYS = {
     "acoustic": [],
@@ -154,26 +180,48 @@ wildcard_constraints:
     modality="acoustic|audio|video",
     location=r"\d\d",
     location_number=r"[1-3]",
-    split=r"location_[1-3]|all",
+    split=r"location_[1-3]|all|locations_[1-3]_[1-3]",
     model="|".join(NETWORKS),
     download="|".join(re.escape(name) for name in DOWNLOADS),
-    teacher=TEACHER_PATTERN,
+    teacher="|".join(re.escape(name) for name in DISTILL_TEACHERS) or "(?!)",
     seed=r"\d+",
     lambda_value=r"[0-9.e+-]+",
     temperature=r"[0-9.e+-]+",
 
 
 def split_locations(split):
-    """Locations (1-based) whose records a split draws from."""
+    """Locations (1-based) whose records a split draws from: one for location_L, two for
+    locations_L_M (leave one location out), all of them for `all`."""
     if split == "all":
         return list(LOCATIONS)
-    number = int(split.split("_")[1])
-    if number not in LOCATIONS:
+    numbers = [int(n) for n in split.split("_")[1:]]
+    missing = [n for n in numbers if n not in LOCATIONS]
+    if missing:
         raise ValueError(
-            f"split {split!r} needs location {number}, but the dataset has only "
+            f"split {split!r} needs location(s) {missing}, but the dataset has only "
             f"locations {LOCATIONS} (config dataset.synthetic.locations)"
         )
-    return [number]
+    return numbers
+
+
+def held_out_location(split):
+    """The location a locations_L_M split leaves out (None for the other splits)."""
+    if not split.startswith("locations_"):
+        return None
+    (location,) = {1, 2, 3} - set(split_locations(split))
+    return location
+
+
+for _split in SPLITS:
+    split_locations(_split)
+    _numbers = [int(n) for n in _split.split("_")[1:]]
+    if _split.startswith("locations_") and not _numbers[0] < _numbers[1]:
+        raise ValueError(f"split {_split!r}: name its two locations in increasing order")
+    if _split.startswith("locations_") and held_out_location(_split) not in LOCATIONS:
+        raise ValueError(
+            f"split {_split!r} tests on location {held_out_location(_split)}, which has no data "
+            f"(the dataset has locations {LOCATIONS}, config dataset.synthetic.locations)"
+        )
 
 
 def raw_dataset_dir():
@@ -275,14 +323,15 @@ def model_stats_files(wildcards):
 
 
 def other_location_lists(wildcards):
-    """A location split's model is also tested on all of every other location (table 2)."""
+    """The other locations a model is also tested on, on all of their data: every other
+    location for a location split (table 2), the held-out one for locations_L_M (table 4)."""
     if wildcards.split == "all":
         return {}
-    own = int(wildcards.split.split("_")[1])
+    own = split_locations(wildcards.split)
     return {
         f"location_{n}": f"results/lists/location_{n}/dataset.txt"
         for n in LOCATIONS
-        if n != own
+        if n not in own
     }
 
 
@@ -313,11 +362,34 @@ def training_code(wildcards):
     return code_version("train.fit")
 
 
-def teacher_declaration(wildcards):
-    """A user's teacher's declaration (registry.DECLARATION_KEYS of its models entry), for
-    the distill job to register it; empty for the paper's teachers."""
-    settings = config["models"].get(wildcards.teacher, {})
-    return {k: settings[k] for k in registry.DECLARATION_KEYS if k in settings}
+def teachers_of(wildcards):
+    """The teachers a stage-2 run learns from: its teacher, or its ensemble's, in order."""
+    return list(ENSEMBLES.get(wildcards.teacher, ([wildcards.teacher], None))[0])
+
+
+def teacher_weights(wildcards):
+    """An ensemble's weights as configured (None: equal; the library normalises them)."""
+    return ENSEMBLES.get(wildcards.teacher, (None, None))[1]
+
+
+def teacher_logits_files(wildcards):
+    """The cached logits of each teacher of a stage-2 run, trained under the run's seed."""
+    return [
+        f"results/stage1/{teacher}/{wildcards.split}/seed~{wildcards.seed}/teacher_logits.npz"
+        for teacher in teachers_of(wildcards)
+    ]
+
+
+def teacher_declarations(wildcards):
+    """Each of a run's teachers that is a user's network -> its declaration
+    (registry.DECLARATION_KEYS of its models entry), for the distill job to register it."""
+    declarations = {}
+    for teacher in teachers_of(wildcards):
+        settings = config["models"].get(teacher, {})
+        declaration = {k: settings[k] for k in registry.DECLARATION_KEYS if k in settings}
+        if declaration:
+            declarations[teacher] = declaration
+    return declarations
 
 
 def network_code(wildcards):
@@ -369,12 +441,13 @@ STAGE2_RUN = "results/stage2/{model}/from_{teacher}/{split}/lambda~{lambda_value
 
 
 def stage2_default_targets():
-    """Metrics of the default (λ, T) runs on stage2.splits (tables 1 and 2)."""
+    """Metrics of the default (λ, T) runs on stage2.splits (tables 1, 2 and 4), from every
+    teacher and every ensemble."""
     return per_seed(
         f"{STAGE2_RUN}/metrics.json",
         STAGE2["splits"],
         model=STAGE2["students"],
-        teacher=STAGE2["teachers"],
+        teacher=DISTILL_TEACHERS,
         lambda_value=grid_value(STAGE2["lambda"]),
         temperature=grid_value(STAGE2["temperature"]),
     )
@@ -415,6 +488,7 @@ def table_targets():
         "results/table1.csv",
         "results/table1_summary.csv",
         "results/table1.md",
+        "results/table4.md",
         "results/comparisons.csv",
         "results/summary.md",
         "results/figures/table1_accuracy.png",

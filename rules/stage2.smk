@@ -1,9 +1,11 @@
-# Stage 2: audio students distilled from the stage-1 teachers of the same split. Each
-# teacher's logits are computed once per record by its training job (train_teacher) and
-# reused by every student, λ and T; a run lives in results/stage2/{student}/from_{teacher}/{split}/
-# lambda~{λ}/T~{T}/seed~{seed}/ with its resumable state in train_state/, as in stage 1. A
-# run under seed s learns from the teacher trained under seed s: seeds pair teacher and
-# student, and the paired comparisons of the tables pair them the same way.
+# Stage 2: audio students distilled from the stage-1 teachers of the same split, one at a
+# time or an ensemble at once (stage2.ensembles: {teacher} is then e.g. dualcamnet+resnet50).
+# Each teacher's logits and features are computed once per record by its training job
+# (train_teacher) and reused by every student, λ, T and ensemble; a run lives in
+# results/stage2/{student}/from_{teacher}/{split}/lambda~{λ}/T~{T}/seed~{seed}/ with its
+# resumable state in train_state/, as in stage 1. A run under seed s learns from the
+# teachers trained under seed s: seeds pair teacher and student, and the paired
+# comparisons of the tables pair them the same way.
 
 
 rule distill:
@@ -15,7 +17,7 @@ rule distill:
         records=model_test_record_dirs,
         stats=model_stats_files,
         init=model_init_file,
-        teacher_logits="results/stage1/{teacher}/{split}/seed~{seed}/teacher_logits.npz",
+        teacher_logits=teacher_logits_files,
     output:
         weights=f"{STAGE2_RUN}/model.weights.npz",
         history=f"{STAGE2_RUN}/history.csv",
@@ -44,9 +46,12 @@ rule distill:
         test_lists=test_lists,
         invocation=INVOCATION,
         init_file=model_init_path,
-        teacher_declaration=teacher_declaration,
+        teachers=teachers_of,
+        teacher_weights=teacher_weights,
+        teacher_declarations=teacher_declarations,
         lambda_value=lambda wildcards: float(wildcards.lambda_value),
         temperature=lambda wildcards: float(wildcards.temperature),
+        alpha=lookup(dpath="stage2/alpha", within=config),
     script:
         "../workflow/scripts/stage2.py"
 

@@ -28,6 +28,13 @@ rule tables:
             caption="../workflow/report/table3.rst",
             category="Tables",
         ),
+        table4="results/table4.csv",
+        table4_summary=report(
+            "results/table4_summary.csv",
+            caption="../workflow/report/table4.rst",
+            category="Tables",
+        ),
+        table4_md="results/table4.md",
         comparisons=report(
             "results/comparisons.csv",
             caption="../workflow/report/comparisons.rst",

@@ -1,4 +1,4 @@
-# distill: a student trained from labels and a stage-1 teacher's logits of every record.
+# distill: a student trained from labels and its stage-1 teachers' logits of every record.
 from avdistill.logs import log_to
 
 with log_to(snakemake.log[0]):
@@ -10,7 +10,7 @@ with log_to(snakemake.log[0]):
     require_gpus(snakemake.resources.get("gpu", 0))
     run_distillation(
         snakemake.wildcards.model,
-        snakemake.wildcards.teacher,
+        snakemake.params.teachers,
         snakemake.params.lambda_value,
         snakemake.params.temperature,
         snakemake.params.settings,
@@ -27,7 +27,9 @@ with log_to(snakemake.log[0]):
         history_out=snakemake.output.history,
         test_lists=snakemake.params.test_lists,
         test_logits_out=snakemake.output.test_logits,
-        teacher_declaration=snakemake.params.teacher_declaration,
+        teacher_weights=snakemake.params.teacher_weights,
+        alpha=snakemake.params.alpha,
+        teacher_declarations=snakemake.params.teacher_declarations,
     )
     write_provenance(
         snakemake.output.provenance,

@@ -6,13 +6,16 @@ summaries with 95 % intervals, paired comparisons, and the person-readable views
   default λ and T (stage 2);
 * table 2: generalisation across scenarios: a model trained on one location, tested on all
   the data of every other location;
-* table 3: the λ × T ablation of each student and teacher on one split.
+* table 3: the λ × T ablation of each student and teacher on one split;
+* table 4: leave one location out: a model trained on two locations (locations_L_M),
+  tested on all the data of the third.
 
 `tableN.csv` has one row per run (its `seed` and run folder); `tableN_summary.csv` one row
 per cell: seeds, clips, mean and standard deviation over seeds, and the interval of
 `uncertainty.bootstrap_interval` (seeds and test blocks). `comparisons.csv` pairs, on each
 split and test list, every distilled student with the same student from labels and every
-teacher with every student from labels, by seed and test clip. Accuracy is the clip
+teacher with every student from labels, and every student distilled from an ensemble with the
+same student distilled from each of its teachers alone, by seed and test clip. Accuracy is the clip
 accuracy (`evaluation.clip_length` seconds, logits averaged over the clip); loss is the
 test cross-entropy.
 """
@@ -30,7 +33,7 @@ from avdistill.fileio import atomic_path, write_text_atomic
 from avdistill.networks import registry
 from avdistill.report import uncertainty
 
-SPLIT_ORDER = ("location_1", "location_2", "location_3", "all")
+SPLIT_ORDER = ("location_1", "location_2", "location_3", "all", "locations_1_2", "locations_1_3", "locations_2_3")
 RUN_KEYS = ["model", "modality", "teacher", "lambda", "temperature"]
 TABLE1_CELL = [*RUN_KEYS, "split"]
 TABLE2_CELL = [*RUN_KEYS, "trained_on", "tested_on"]
@@ -55,6 +58,7 @@ COMPARISON_COLUMNS = [
 ]
 DISTILLED = "distilled vs labels"
 TEACHER = "teacher vs student"
+ENSEMBLE = "ensemble vs one teacher"
 METRIC_KEYS = ("model", "split", "seed", "clip_accuracy", "cross_entropy", "clips", "clip_labels", "clip_predictions")
 
 
@@ -122,11 +126,18 @@ def table1_frame(metrics: list[dict]) -> pd.DataFrame:
     return _sorted(frame, "split", ("seed",))
 
 
-def table2_frame(metrics: list[dict]) -> pd.DataFrame:
-    """One row per run and other location it was tested on (models of a location split)."""
+def is_leave_one_out(split: str) -> bool:
+    """locations_L_M: trained on two locations, tested on the third (table 4)."""
+    return split.startswith("locations_")
+
+
+def table2_frame(metrics: list[dict], leave_one_out: bool = False) -> pd.DataFrame:
+    """One row per run and other location it was tested on: the runs of a location split
+    (table 2), or with `leave_one_out` of a locations_L_M split on its held-out location (table 4)."""
     rows = [
         {**_row(m, scores), "trained_on": m["split"], "tested_on": location}
         for m in metrics
+        if is_leave_one_out(m["split"]) == leave_one_out
         for location, scores in sorted(m.get("other_lists", {}).items())
     ]
     if not rows:
@@ -195,9 +206,15 @@ def _paired(a: pd.DataFrame, b: pd.DataFrame, **bootstrap) -> dict | None:
     }
 
 
+def ensemble_members(teacher: str) -> list[str]:
+    """The teachers of an ensemble's name (`dualcamnet~2+resnet50~1` -> dualcamnet, resnet50)."""
+    return [part.split("~")[0] for part in teacher.split("+")] if "+" in teacher else []
+
+
 def comparisons(frame: pd.DataFrame, split_column: str, test_list_column: str | None, **bootstrap) -> pd.DataFrame:
-    """Every distilled student against the same student from labels, and every teacher
-    against every student from labels, on each split (and test list)."""
+    """Every distilled student against the same student from labels, every teacher against
+    every student from labels, and every student of an ensemble against the same student
+    distilled from each of its teachers alone, on each split (and test list)."""
     rows = []
     groups = [split_column] + ([test_list_column] if test_list_column else [])
     for key, runs in frame.groupby(groups, sort=False):
@@ -213,6 +230,12 @@ def comparisons(frame: pd.DataFrame, split_column: str, test_list_column: str | 
             (TEACHER, teachers[teachers["model"] == teacher], students[students["model"] == student])
             for teacher in teachers["model"].unique()
             for student in students["model"].unique()
+        ]
+        distilled = runs[runs["teacher"] != ""]
+        pairs += [
+            (ENSEMBLE, ensemble, distilled[(distilled["model"] == model) & (distilled["teacher"] == member)])
+            for (model, teacher), ensemble in distilled.groupby(["model", "teacher"], sort=False)
+            for member in ensemble_members(teacher)
         ]
         for comparison, a, b in pairs:
             result = None if a.empty or b.empty else _paired(a, b, **bootstrap)
@@ -253,6 +276,28 @@ def table1_markdown(summary: pd.DataFrame, chance: float) -> str:
     for (label, modality), cells in table.iterrows():
         lines.append(f"| {label} | {modality} | " + " | ".join(cells[s] for s in splits) + " |")
     lines.append("| chance | | " + " | ".join(_percent(chance) for _ in splits) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def table4_markdown(summary: pd.DataFrame, chance: float) -> str:
+    """Table 4 as a person reads it: models x (trained on -> tested on), mean ± half-width."""
+    if summary.empty:
+        return "No leave-one-location-out split in this configuration (splits.names: locations_L_M).\n"
+    view = summary.assign(
+        label=summary.apply(model_label, axis=1),
+        text=summary.apply(_cell_text, axis=1),
+        column=summary["trained_on"] + " -> " + summary["tested_on"],
+    )
+    columns = sorted(view["column"].unique(), key=lambda c: _split_rank(c.split(" -> ")[0]))
+    table = view.pivot_table(index=["label", "modality"], columns="column", values="text", aggfunc="first", sort=False)
+    table = table.reindex(columns=columns).fillna("")
+    lines = [
+        "| model | modality | " + " | ".join(columns) + " |",
+        "| --- | --- | " + " | ".join("---:" for _ in columns) + " |",
+    ]
+    for (label, modality), cells in table.iterrows():
+        lines.append(f"| {label} | {modality} | " + " | ".join(cells[c] for c in columns) + " |")
+    lines.append("| chance | | " + " | ".join(_percent(chance) for _ in columns) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -301,13 +346,16 @@ def write_tables(
     grid = [read_metrics(p) for p in ablation]
     frames = {"table1": table1_frame(first + default), "table2": table2_frame(first + default)}
     frames["table3"] = table1_frame(grid)
+    frames["table4"] = table2_frame(first + default, leave_one_out=True)
     frames["table1_summary"] = summarise(frames["table1"], TABLE1_CELL, chance, **bootstrap)
     frames["table2_summary"] = summarise(frames["table2"], TABLE2_CELL, chance, **bootstrap)
     frames["table3_summary"] = summarise(frames["table3"], TABLE1_CELL, chance, **bootstrap)
+    frames["table4_summary"] = summarise(frames["table4"], TABLE2_CELL, chance, **bootstrap)
     frames["comparisons"] = pd.concat(
         [
             comparisons(frames["table1"], "split", None, **bootstrap),
             comparisons(frames["table2"], "trained_on", "tested_on", **bootstrap),
+            comparisons(frames["table4"], "trained_on", "tested_on", **bootstrap),
         ],
         ignore_index=True,
     )
@@ -317,6 +365,8 @@ def write_tables(
     write_csv(frames["table1_summary"], [*TABLE1_CELL, *SUMMARY_COLUMNS], outputs["table1_summary"])
     write_csv(frames["table2_summary"], [*TABLE2_CELL, *SUMMARY_COLUMNS], outputs["table2_summary"])
     write_csv(frames["table3_summary"], [*TABLE1_CELL, *SUMMARY_COLUMNS], outputs["table3_summary"])
+    write_csv(frames["table4"], [*TABLE2_CELL, *RUN_COLUMNS], outputs["table4"])
+    write_csv(frames["table4_summary"], [*TABLE2_CELL, *SUMMARY_COLUMNS], outputs["table4_summary"])
     write_csv(frames["comparisons"], COMPARISON_COLUMNS, outputs["comparisons"])
     header = (
         "Test clip accuracy (%) of every model on the test list of each split: mean over seeds ± "
@@ -324,6 +374,11 @@ def write_tables(
         "`a <- b`: student a distilled from teacher b.\n\n"
     )
     write_text_atomic(outputs["table1_md"], header + table1_markdown(frames["table1_summary"], chance))
+    table4_header = (
+        "Leave one location out: test clip accuracy (%) of every model trained on two locations, on all "
+        f"the data of the third: mean over seeds ± half-width of its {100 * confidence:g} % interval.\n\n"
+    )
+    write_text_atomic(outputs["table4_md"], table4_header + table4_markdown(frames["table4_summary"], chance))
     comparisons_header = (
         "Paired comparisons: a - b in percentage points, mean over the seeds both ran; the "
         f"{100 * confidence:g} % interval resamples seeds and test blocks of the paired runs; "

@@ -446,16 +446,17 @@ def run_distillation(
         None if teacher_weights is None else tuple(teacher_weights),
         float(alpha),
     )
+    teacher_logits = [teacher_logits] if isinstance(teacher_logits, (str, Path)) else list(teacher_logits)
     training_list, validation_list, testing_list = lists
     check_lists([*lists, *(test_lists or {}).values()], roots, pipeline_options.total_length)
-    _teacher_inputs(options, list(teacher_logits), validation_list)  # fails now, not after an epoch
+    _teacher_inputs(options, teacher_logits, validation_list)  # fails now, not after an epoch
     return distill(
         options,
         pipeline_options,
         training_list,
         validation_list,
         roots,
-        list(teacher_logits),
+        teacher_logits,
         work_dir,
         weights_out,
         history_out,
