@@ -97,7 +97,10 @@ for _number, _ensemble in enumerate(config["stage2"]["ensembles"], start=1):
 # finished training from its train_state and computes only the logits.
 LOGIT_TEACHERS = list(
     dict.fromkeys(
-        [*config["stage2"]["teachers"], *(t for ts, _ in ENSEMBLES.values() for t in ts)]
+        [
+            *config["stage2"]["teachers"],
+            *(t for ts, _ in ENSEMBLES.values() for t in ts),
+        ]
     )
 )
 TEACHER_PATTERN = "|".join(LOGIT_TEACHERS) or "(?!)"  # (?!): no name
@@ -216,7 +219,9 @@ for _split in SPLITS:
     split_locations(_split)
     _numbers = [int(n) for n in _split.split("_")[1:]]
     if _split.startswith("locations_") and not _numbers[0] < _numbers[1]:
-        raise ValueError(f"split {_split!r}: name its two locations in increasing order")
+        raise ValueError(
+            f"split {_split!r}: name its two locations in increasing order"
+        )
     if _split.startswith("locations_") and held_out_location(_split) not in LOCATIONS:
         raise ValueError(
             f"split {_split!r} tests on location {held_out_location(_split)}, which has no data "
@@ -324,7 +329,8 @@ def model_stats_files(wildcards):
 
 def other_location_lists(wildcards):
     """The other locations a model is also tested on, on all of their data: every other
-    location for a location split (table 2), the held-out one for locations_L_M (table 4)."""
+    location for a location split (table 2), the held-out one for locations_L_M (table 4).
+    """
     if wildcards.split == "all":
         return {}
     own = split_locations(wildcards.split)
@@ -382,11 +388,14 @@ def teacher_logits_files(wildcards):
 
 def teacher_declarations(wildcards):
     """Each of a run's teachers that is a user's network -> its declaration
-    (registry.DECLARATION_KEYS of its models entry), for the distill job to register it."""
+    (registry.DECLARATION_KEYS of its models entry), for the distill job to register it.
+    """
     declarations = {}
     for teacher in teachers_of(wildcards):
         settings = config["models"].get(teacher, {})
-        declaration = {k: settings[k] for k in registry.DECLARATION_KEYS if k in settings}
+        declaration = {
+            k: settings[k] for k in registry.DECLARATION_KEYS if k in settings
+        }
         if declaration:
             declarations[teacher] = declaration
     return declarations

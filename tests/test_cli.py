@@ -13,7 +13,16 @@ OPTIONS = {
     "convert": ["--modalities", "--locations", "--jobs"],
     "lists": ["--num-samples", "--split-mode", "--location", "--out"],
     "stats": ["--tfrecord-root", "--out", "--total-length", "--batch-size"],
-    "distill": ["--teacher", "--teacher-logits", "--lambda", "--temperature", "--train-file", "--init-from"],
+    "distill": [
+        "--teacher",
+        "--teacher-logits",
+        "--weights",
+        "--alpha",
+        "--lambda",
+        "--temperature",
+        "--train-file",
+        "--init-from",
+    ],
     "teacher-logits": ["--lists", "--restore-checkpoint", "--out"],
     "convert-soundnet": ["source", "out"],
     "convert-resnet": ["source", "out"],
@@ -84,6 +93,12 @@ def test_teacher_logits_and_distill_from_the_command_line(tiny_records, tiny_lis
     student += ["--batch-size", "8", "--out", str(tmp_path / "student")]
     result = subprocess.run([*student, "--lambda", "1.5"], capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.strip().endswith("lambda 1.5 is outside [0, 1]")
+    # An ensemble: one logits file and one weight per teacher.
+    ensemble = [*student, "--teacher", "dualcamnet", "resnet50", "--weights", "1"]
+    result = subprocess.run(ensemble, capture_output=True, text=True)
+    assert result.returncode == 2 and result.stderr.strip().endswith(
+        "1 weights for the 2 teachers dualcamnet, resnet50"
+    )
     result = subprocess.run(student, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "student/model.weights.npz").exists() and "best epoch 1" in result.stdout

@@ -118,3 +118,34 @@ def test_a_network_of_the_wrong_shape_is_refused_with_the_expected_shape(private
     registry.register_from_config({"misfit": {**STUDENT, "input": "spectrogram"}})
     with pytest.raises(NetworkError, match=r"the pipeline gives \['spectrogram'\] of shape \[\(None, 500, 1, 257\)\]"):
         build_model("misfit", 5)
+
+
+@pytest.mark.parametrize(
+    ("name", "sample_length", "features"),
+    # The penultimate features, written out from the paper (§3): DualCamNet's full1 and
+    # HearNet's and SoundNet5's last conv give 1024, the ResNet-50s' pooled block4 2048.
+    [("dualcamnet", 1, 1024), ("hearnet", 5, 1024), ("soundnet5", 5, 1024), ("resnet50", 1, 2048)],
+)
+def test_each_paper_network_names_the_layer_of_its_penultimate_features(name, sample_length, features):
+    import numpy as np
+
+    from avdistill.networks.build import build_model, with_features
+
+    model = build_model(name, sample_length, crop_size=32, trainable="all")
+    both = with_features(model, name)
+    shape = (2, *registry.input_shape(registry.get(name).inputs[0], sample_length, 32))
+    x = np.random.default_rng(0).normal(size=shape).astype("float32")
+    logits, values = both.predict_on_batch(x)
+    assert values.shape == (2, features)
+    # The features model shares the network's variables: the network's own logits.
+    np.testing.assert_allclose(logits, model.predict_on_batch(x), rtol=1e-5, atol=1e-6)
+
+
+def test_a_user_network_without_a_feature_layer_is_refused_for_feature_distillation(private_registry):
+    from avdistill.networks.build import NetworkError, build_model, with_features
+
+    registry.register_from_config({"plain": STUDENT, "named": {**STUDENT, "feature_layer": "no_such_layer"}})
+    with pytest.raises(NetworkError, match="network 'plain' names no feature_layer"):
+        with_features(build_model("plain", 5), "plain")
+    with pytest.raises(NetworkError, match="network 'named': feature_layer 'no_such_layer' is not a layer of it"):
+        with_features(build_model("named", 5), "named")

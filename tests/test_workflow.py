@@ -471,9 +471,12 @@ def test_paper_configuration_plans_the_whole_dag_without_network(tmp_path):
         if line.startswith(("rule ", "localrule ")):
             rule = line.split()[1].rstrip(":")
             counts[rule] = counts.get(rule, 0) + 1
-    models, splits, locations, modalities, seeds = 5, 4, 3, 3, 5
-    students, teachers, grid = 2, 3, 3 * 3
-    distillations = students * teachers * (splits + grid - 1) * seeds  # the default (λ, T) is in the grid
+    # Splits: three of one location, all, and three leaving one location out.
+    models, splits, locations, modalities, seeds = 5, 3 + 1 + 3, 3, 3, 5
+    students, teachers, ensembles, grid = 2, 3, 1, 3 * 3
+    # Every student from every teacher and the ensemble on every split, and the (λ, T) grid
+    # of every single teacher on `all` (whose default point is one of the runs before).
+    distillations = students * (teachers + ensembles) * splits * seeds + students * teachers * (grid - 1) * seeds
     assert counts == {
         "download": 3,  # the dataset archive, SoundNet, ResNet-50
         "extract_dataset": 1,

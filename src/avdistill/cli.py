@@ -134,7 +134,14 @@ def _distill(args) -> None:
     options, pipeline_options = _job_options(args)
     out = Path(args.out)
     state = distill(
-        DistillationOptions(options, (args.teacher,), args.lambda_value, args.temperature),
+        DistillationOptions(
+            options,
+            tuple(args.teacher),
+            args.lambda_value,
+            args.temperature,
+            None if args.weights is None else tuple(args.weights),
+            args.alpha,
+        ),
         pipeline_options,
         args.train_file,
         args.valid_file,
@@ -359,8 +366,16 @@ def build_parser() -> argparse.ArgumentParser:
         "distill", help="train an audio student from labels and a teacher's logits (the original main_s2.py)"
     )
     _add_model_options(distill, training=True)
-    distill.add_argument("--teacher", required=True, choices=registry.names("teacher"))
-    distill.add_argument("--teacher-logits", required=True, help="the teacher's logits (avdistill teacher-logits)")
+    distill.add_argument(
+        "--teacher", required=True, nargs="+", choices=registry.names("teacher"), help="one teacher, or an ensemble"
+    )
+    distill.add_argument(
+        "--teacher-logits", required=True, nargs="+", help="each teacher's logits (avdistill teacher-logits), in order"
+    )
+    distill.add_argument("--weights", type=float, nargs="+", help="an ensemble's teacher weights (default: equal)")
+    distill.add_argument(
+        "--alpha", type=float, default=0.0, help="weight of the feature term (default: 0, logits only, as the original)"
+    )
     distill.add_argument(
         "--lambda", dest="lambda_value", type=float, default=0.5, help="weight of the teacher term (default: 0.5)"
     )

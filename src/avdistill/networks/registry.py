@@ -3,8 +3,9 @@
 A `Network` says what the rest of the code would otherwise look up by name: the model
 input it reads (so its TFRecord modality, its loader settings and the shape its builder
 must accept), whether it can teach, learn from a teacher or both, where its builder lives,
-which variables stay fresh when it starts from one of its own checkpoints, and which public
-pretrained weights fit it. The pipeline, the trainers, the CLI's choices, the tables'
+which variables stay fresh when it starts from one of its own checkpoints, which public
+pretrained weights fit it, and which layer's input is its penultimate feature (feature
+distillation). The pipeline, the trainers, the CLI's choices, the tables'
 modality column and the Snakefile (wildcard constraints, config checks, which training
 jobs write teacher logits) all read it. It follows the pattern of Keras applications and
 timm's `register_model`: the paper's networks are registered below, a user's network
