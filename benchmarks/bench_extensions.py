@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,21 +23,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from bench_distill import BATCH, timed_steps  # noqa: E402  (the same step timing, batch 16)
 from machine import machine_info  # noqa: E402  (benchmarks/machine.py, beside this script)
 
-BATCH = 16
-CROP = 32
 FEATURES = {"dualcamnet": 1024, "resnet50": 2048, "temporal_resnet50": 2048}
-
-
-def timed_steps(step, batch, warmup: int = 2, steps: int = 8) -> float:
-    """Samples per second of `step(batch)` after `warmup` calls."""
-    for _ in range(warmup):
-        step(batch)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step(batch)
-    return BATCH * steps / (time.perf_counter() - start)
 
 
 def main() -> None:
