@@ -222,10 +222,11 @@ def test_distillation_trains_the_student_and_keeps_its_best_weights(teacher, tin
     assert len(load_weights(build_model("hearnet", 5), tmp_path / "model.weights.npz")) > 0
 
 
-def _distil(teacher_files, tiny_lists, tiny_records, out, alpha=0.0, weights=None):
+def _distil(teacher_files, tiny_lists, tiny_records, out, alpha=0.0, weights=None, epochs=1):
     teachers = ("dualcamnet", "resnet50")[: len(teacher_files)]
     options = DistillationOptions(
-        student=TrainingOptions(model="hearnet", learning_rate=1e-3, epochs=1, threads=2),
+        # The last epoch's weights: what a resumed run must have continued to.
+        student=TrainingOptions(model="hearnet", learning_rate=1e-3, epochs=epochs, threads=2, checkpoint="last"),
         teachers=teachers,
         weights=weights,
         alpha=alpha,
@@ -263,6 +264,16 @@ def test_alpha_zero_is_the_logits_only_run_bit_for_bit_and_alpha_trains_a_discar
     # Without features in the teacher's file, α > 0 is refused naming the file.
     with pytest.raises(DataError, match="logits_only.npz: holds no teacher features"):
         _distil([logits_only], tiny_lists, tiny_records, tmp_path / "refused", alpha=0.01)
+
+
+def test_a_run_with_the_feature_term_resumes_its_projection(teacher, tiny_lists, tiny_records, tmp_path):
+    """Stopped after epoch 1 and continued to 2, a run with α > 0 ends with the weights of
+    the run trained to 2 at once: the projection is restored from train_state, not reset."""
+    files = [teacher / "logits.npz"]
+    whole = _distil(files, tiny_lists, tiny_records, tmp_path / "whole", alpha=0.01, epochs=2)
+    _distil(files, tiny_lists, tiny_records, tmp_path / "resumed", alpha=0.01, epochs=1)
+    resumed = _distil(files, tiny_lists, tiny_records, tmp_path / "resumed", alpha=0.01, epochs=2)
+    assert all(np.array_equal(whole[key], resumed[key]) for key in whole)
 
 
 def test_an_ensemble_distils_from_every_teacher_file(teacher, tiny_lists, tiny_records, tmp_path):
