@@ -55,6 +55,10 @@ for _key, _chosen, _role in (
     ("stage1.models", STAGE1_MODELS, None),
     ("stage2.students", config["stage2"]["students"], "student"),
     ("stage2.teachers", config["stage2"]["teachers"], "teacher"),
+    *(
+        (f"stage2.ensembles[{_number}]", _ensemble["teachers"], "teacher")
+        for _number, _ensemble in enumerate(config["stage2"]["ensembles"], start=1)
+    ),
 ):
     _allowed = registry.names(_role)
     _unknown = ", ".join(repr(name) for name in _chosen if name not in _allowed)
@@ -76,11 +80,6 @@ for _number, _ensemble in enumerate(config["stage2"]["ensembles"], start=1):
     _where = f"stage2.ensembles[{_number}]"
     _teachers, _weights = _ensemble["teachers"], _ensemble.get("weights")
     for _teacher in _teachers:
-        if _teacher not in registry.names("teacher"):
-            raise ValueError(
-                f"{_where}: {_teacher!r} not registered as a teacher; registered: "
-                f"{', '.join(registry.names('teacher'))}"
-            )
         if _teacher not in STAGE1_MODELS:
             raise ValueError(
                 f"{_where}: teacher {_teacher!r} is not trained in stage 1 (stage1.models {STAGE1_MODELS})"

@@ -247,6 +247,12 @@ def teacher_set_name(teachers, weights=None) -> str:
     return "+".join(f"{t}~{float(w):g}" for t, w in zip(teachers, weights, strict=True))
 
 
+def ensemble_members(name: str) -> list[str]:
+    """The teachers of an ensemble's `teacher_set_name` (`dualcamnet~2+resnet50~1` ->
+    dualcamnet, resnet50); none for a single teacher's."""
+    return [part.split("~")[0] for part in name.split("+")] if "+" in name else []
+
+
 # --- the paper's networks ---------------------------------------------------------------
 
 register(

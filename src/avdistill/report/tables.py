@@ -206,11 +206,6 @@ def _paired(a: pd.DataFrame, b: pd.DataFrame, **bootstrap) -> dict | None:
     }
 
 
-def ensemble_members(teacher: str) -> list[str]:
-    """The teachers of an ensemble's name (`dualcamnet~2+resnet50~1` -> dualcamnet, resnet50)."""
-    return [part.split("~")[0] for part in teacher.split("+")] if "+" in teacher else []
-
-
 def comparisons(frame: pd.DataFrame, split_column: str, test_list_column: str | None, **bootstrap) -> pd.DataFrame:
     """Every distilled student against the same student from labels, every teacher against
     every student from labels, and every student of an ensemble against the same student
@@ -235,7 +230,7 @@ def comparisons(frame: pd.DataFrame, split_column: str, test_list_column: str | 
         pairs += [
             (ENSEMBLE, ensemble, distilled[(distilled["model"] == model) & (distilled["teacher"] == member)])
             for (model, teacher), ensemble in distilled.groupby(["model", "teacher"], sort=False)
-            for member in ensemble_members(teacher)
+            for member in registry.ensemble_members(teacher)
         ]
         for comparison, a, b in pairs:
             result = None if a.empty or b.empty else _paired(a, b, **bootstrap)

@@ -222,7 +222,7 @@ def _keras_classes():
             self.accuracy.update_state(labels, student_logits)
             return {metric.name: metric.result() for metric in self.metrics}
 
-    return Distiller, OriginalLogitsDistillation, ProjectedFeatureDistillation
+    return Distiller, OriginalLogitsDistillation
 
 
 def make_distiller(student, lambda_value: float, temperature: float, learning_rate: float, teacher=None, **features):
@@ -247,9 +247,8 @@ class DistillationOptions:
     alpha: float = 0.0
 
     def __post_init__(self):
-        if isinstance(self.teachers, str):
-            object.__setattr__(self, "teachers", (self.teachers,))
-        object.__setattr__(self, "teachers", tuple(self.teachers))
+        teachers = (self.teachers,) if isinstance(self.teachers, str) else tuple(self.teachers)
+        object.__setattr__(self, "teachers", teachers)
         students, teachers = registry.names("student"), registry.names("teacher")
         if self.student.model not in students:
             raise TrainingError(f"student {self.student.model!r}: distillation trains {' or '.join(students)}")
@@ -288,20 +287,21 @@ class DistillationOptions:
 # --- the stage-2 run --------------------------------------------------------------------
 
 
-def _teacher_inputs(options: DistillationOptions, teacher_logits: list, list_path) -> dict:
+def _teacher_inputs(options: DistillationOptions, teacher_logits: list, list_path) -> tuple[dict, tuple[int, ...]]:
     """The cached teacher rows of a list's records, for `make_dataset`: their logits ([records,
-    14] for one teacher, [records, K, 14] for K) and, with α > 0, their features side by side."""
+    14] for one teacher, [records, K, 14] for K) and, with α > 0, their features side by
+    side; and each teacher's number of features (none with α = 0)."""
     import numpy as np
 
     from avdistill.constants import NUM_ACTIONS
 
     logits = [teacher_table(path, list_path, NUM_ACTIONS) for path in teacher_logits]
     inputs = {"teacher_logits": logits[0] if len(logits) == 1 else np.stack(logits, axis=1)}
-    if options.alpha:
-        inputs["teacher_features"] = np.concatenate(
-            [teacher_features_table(path, list_path) for path in teacher_logits], axis=1
-        )
-    return inputs
+    if not options.alpha:
+        return inputs, ()
+    features = [teacher_features_table(path, list_path) for path in teacher_logits]
+    inputs["teacher_features"] = np.concatenate(features, axis=1)
+    return inputs, tuple(f.shape[1] for f in features)
 
 
 def distill(
@@ -331,17 +331,19 @@ def distill(
         raise TrainingError(
             f"{len(teacher_logits)} teacher logits files for the teachers {', '.join(options.teachers)}"
         )
-    tables = {path: _teacher_inputs(options, teacher_logits, path) for path in (training_list, validation_list)}
+    # Read before TensorFlow starts: a teacher file that does not fit fails the job at once.
+    training_rows, _ = _teacher_inputs(options, teacher_logits, training_list)
+    validation_rows, feature_sizes = _teacher_inputs(options, teacher_logits, validation_list)
+    tables = {training_list: training_rows, validation_list: validation_rows}
     configure_tensorflow(pipeline_options.seed, options.student.threads)
     with distribution_strategy(options.student.distribute).scope():
         student = build(options.student, pipeline_options)
         features = {}
         if options.alpha:
-            sizes = tuple(teacher_features_table(path, validation_list).shape[1] for path in teacher_logits)
             features = {
                 "alpha": options.alpha,
                 "student_with_features": with_features(student, options.student.model),
-                "teacher_feature_sizes": sizes,
+                "teacher_feature_sizes": feature_sizes,
             }
         distiller = make_distiller(
             student,
@@ -432,9 +434,7 @@ def run_distillation(
     from avdistill.data.lists import check_lists
     from avdistill.train.options import job_options
 
-    for teacher, declaration in (teacher_declarations or {}).items():
-        if declaration:
-            registry.register_from_config({teacher: declaration})
+    registry.register_from_config(teacher_declarations or {})
     student_options, pipeline_options = job_options(
         student, settings, loader, seed, threads, stats_dir, init_file=init_file
     )
@@ -446,10 +446,8 @@ def run_distillation(
         None if teacher_weights is None else tuple(teacher_weights),
         float(alpha),
     )
-    teacher_logits = [teacher_logits] if isinstance(teacher_logits, (str, Path)) else list(teacher_logits)
     training_list, validation_list, testing_list = lists
     check_lists([*lists, *(test_lists or {}).values()], roots, pipeline_options.total_length)
-    _teacher_inputs(options, teacher_logits, validation_list)  # fails now, not after an epoch
     return distill(
         options,
         pipeline_options,

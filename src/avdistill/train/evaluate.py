@@ -21,15 +21,23 @@ from avdistill.train.weights import load_weights
 log = logging.getLogger(__name__)
 
 
-def predict_logits(model, dataset, inputs: list[str]):
-    """Logits and one-hot action labels of a whole inference dataset, in list order."""
-    logits, labels = [], []
+def predict_outputs(model, dataset, inputs: list[str]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Every output of the model (one, or several: a teacher's logits and features) over a
+    whole inference dataset, in list order, and the one-hot action labels."""
+    outputs, labels = [], []
     for batch in dataset:
         features = {name: batch[name] for name in inputs}
         # predict_on_batch runs the compiled inference graph, not eager ops.
-        logits.append(np.asarray(model.predict_on_batch(features[inputs[0]] if len(inputs) == 1 else features)))
+        predicted = model.predict_on_batch(features[inputs[0]] if len(inputs) == 1 else features)
+        outputs.append([np.asarray(p) for p in (predicted if isinstance(predicted, (list, tuple)) else [predicted])])
         labels.append(np.asarray(batch["action"]))
-    return np.concatenate(logits), np.concatenate(labels)
+    return [np.concatenate(column) for column in zip(*outputs, strict=True)], np.concatenate(labels)
+
+
+def predict_logits(model, dataset, inputs: list[str]):
+    """Logits and one-hot action labels of a whole inference dataset, in list order."""
+    (logits, *_), labels = predict_outputs(model, dataset, inputs)
+    return logits, labels
 
 
 def _cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:

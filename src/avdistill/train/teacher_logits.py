@@ -57,6 +57,7 @@ def compute_teacher_logits(
     from avdistill.data.lists import record_paths
     from avdistill.data.pipeline import make_dataset
     from avdistill.networks.build import build_model, with_features
+    from avdistill.train.evaluate import predict_outputs
     from avdistill.train.session import configure_tensorflow
     from avdistill.train.weights import load_weights
 
@@ -73,11 +74,10 @@ def compute_teacher_logits(
     for list_path in list_paths:
         paths = record_paths([list_path], roots, modalities, pipeline_options.total_length)
         with records.diagnose_errors(paths, modalities):
-            for batch in make_dataset(list_path, roots, inputs, False, pipeline_options):
-                features = batch[inputs[0]] if len(inputs) == 1 else {name: batch[name] for name in inputs}
-                # predict_on_batch runs the compiled inference graph, not eager ops.
-                predicted = model.predict_on_batch(features)
-                outputs.append([np.asarray(p) for p in (predicted if isinstance(predicted, list) else [predicted])])
+            list_outputs, _ = predict_outputs(
+                model, make_dataset(list_path, roots, inputs, False, pipeline_options), inputs
+            )
+        outputs.append(list_outputs)
         entries += _list_entries(list_path)
     logits = np.concatenate([o[0] for o in outputs]).astype(np.float32)
     logits = logits if logits.ndim == 3 else logits[:, None, :]
