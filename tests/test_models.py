@@ -224,8 +224,12 @@ def _outputs_and_gradients(model, inputs, labels):
     "name, length, rewritten",
     [
         ("dualcamnet", 1, {"DualCamNet.conv1", "DualCamNet.full1", "DualCamNet.fc1", "DualCamNet.fc2"}),
-        ("hearnet", 5, {"hear_net.conv4", "hear_net.conv5", "hear_net.fc1", "hear_net.fc2"}),
-        ("soundnet5", 5, {"SoundNet.conv1", "SoundNet.conv5", "SoundNet.conv6", "SoundNet.fc1", "SoundNet.fc2"}),
+        ("hearnet", 5, {f"hear_net.{name}" for name in ("conv1", "conv2", "conv3", "conv4", "conv5", "fc1", "fc2")}),
+        (
+            "soundnet5",
+            5,
+            {f"SoundNet.{name}" for name in ("conv1", "conv2", "conv3", "conv4", "conv5", "conv6", "fc1", "fc2")},
+        ),
         ("resnet50", 1, {"resnet_v1_50.logits"}),
     ],
 )
@@ -237,7 +241,7 @@ def test_rewritten_layers_match_their_convolutions(name, length, rewritten):
 
     keras.utils.set_random_seed(3)
     model = build.build_model(name, length, crop_size=32, trainable="all")
-    kinds = (layers.DenseConv2D, layers.FramedConv2D, layers.TemporalConv3D)
+    kinds = (layers.DenseConv2D, layers.FramedConv2D, layers.TimeConv2D, layers.TemporalConv3D)
     assert {layer.name for layer in model.layers if isinstance(layer, kinds)} == rewritten
     reference = layers.as_convolutions(model)
     assert [(v.path, tuple(v.shape)) for v in reference.weights] == [(v.path, tuple(v.shape)) for v in model.weights]
@@ -273,5 +277,9 @@ def test_rewritten_layers_refuse_shapes_they_do_not_cover():
         layers.DenseConv2D(8, 3, padding="same", name="padded")(keras.Input((3, 3, 2)))
     with pytest.raises(ValueError, match="k x 1"):
         layers.FramedConv2D(8, (4, 2), name="square")(keras.Input((16, 2, 1)))
+    with pytest.raises(ValueError, match=r"\[B, T, 1, C\]"):
+        layers.TimeConv2D(8, (3, 1), name="two_columns")(keras.Input((16, 2, 1)))
+    with pytest.raises(ValueError, match=r"\[B, T, 1, C\]"):
+        layers.TimeConv2D(8, (3, 2), padding="same", name="square")(keras.Input((16, 1, 1)))
     with pytest.raises(ValueError, match=r"\(k, 1, 1\)"):
         layers.TemporalConv3D(8, (3, 3, 1), padding="same", name="spatial")(keras.Input((4, 5, 5, 2)))

@@ -6,7 +6,7 @@ import keras
 from keras import layers
 
 from avdistill.constants import STFT_FFT_LENGTH, TARGET_SAMPLE_RATE
-from avdistill.networks.layers import DenseConv2D, FramedConv2D, shared_net, slim_l2, truncated_normal
+from avdistill.networks.layers import DenseConv2D, FramedConv2D, TimeConv2D, shared_net, slim_l2, truncated_normal
 from avdistill.networks.registry import spectrogram_frames
 
 
@@ -20,7 +20,7 @@ def hearnet(sample_length: int = 5) -> keras.Model:
     spectrogram = keras.Input((time_steps, 1, STFT_FFT_LENGTH // 2 + 1), name="spectrogram")
     x = spectrogram
     for index, (filters, kernel) in enumerate(((128, 11), (256, 5), (256, 3)), start=1):
-        x = layers.Conv2D(
+        x = TimeConv2D(
             filters, (kernel, 1), padding="same", activation="relu", kernel_regularizer=l2, name=f"{scope}.conv{index}"
         )(x)
         x = layers.MaxPool2D((5, 1), (5, 1), name=f"{scope}.pool{index}")(x)
@@ -59,9 +59,10 @@ def soundnet5(sample_length: int = 5) -> keras.Model:
     x = layers.Reshape((samples, 1, 1))(waveform)
     for index, (filters, kernel, stride, pad, pool) in enumerate(SOUNDNET5_LAYERS, start=1):
         x = layers.ZeroPadding2D(((pad, pad), (0, 0)), name=f"{scope}.conv{index}.pad")(x)
-        # conv1 reads one channel: a matmul of the waveform's frames. conv5 has one output
+        # conv1 reads one channel: a matmul of the waveform's frames. conv2-conv4 slide along
+        # time over one column (TimeConv2D: time along the width). conv5 has one output
         # position (checked above): a dense layer over its first window.
-        conv = FramedConv2D if index == 1 else DenseConv2D if index == len(SOUNDNET5_LAYERS) else layers.Conv2D
+        conv = FramedConv2D if index == 1 else DenseConv2D if index == len(SOUNDNET5_LAYERS) else TimeConv2D
         x = conv(
             filters,
             (kernel, 1),

@@ -151,12 +151,52 @@ class FramedConv2D(layers.Conv2D):
         return tf.reshape(outputs, (-1, tf.shape(frames)[1], 1, filters))
 
 
+class TimeConv2D(layers.Conv2D):
+    """A (k x 1) Conv2D over a [B, T, 1, C] map, computed as the (1 x k) Conv2D over [B, 1, T, C].
+
+    HearNet's conv1-conv3 and SoundNet5's conv2-conv4 slide their kernels along time over
+    maps one column wide. oneDNN (TensorFlow's default kernels on CPUs with AVX-512 VNNI or
+    AMX) runs that layout slowly: HearNet's 11x1 conv1 over 257 channels was 82 % of its
+    layers' time, and its whole step took 1.6x as long as with time along the width
+    (`benchmarks/README.md`). Moving the axis of size 1 is a reshape, not a copy, of both the
+    map and the kernel; TensorFlow's own kernels (AVX2-only CPUs) run both layouts alike.
+    The variables (`kernel` [k, 1, in, out], `bias`) and the config are Conv2D's.
+    """
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        if (
+            self.kernel_size[1] != 1
+            or self.strides[1] != 1
+            or self.dilation_rate != (1, 1)
+            or self.data_format != "channels_last"
+            or input_shape[2] != 1
+        ):
+            raise ValueError(f"{self.name}: TimeConv2D needs a (k x 1) kernel over a [B, T, 1, C] map")
+
+    def convolution_op(self, inputs, kernel):
+        taps, _, channels, filters = kernel.shape
+        along_width = keras.ops.reshape(inputs, (-1, 1, inputs.shape[1], channels))
+        outputs = keras.ops.conv(
+            along_width,
+            keras.ops.reshape(kernel, (1, taps, channels, filters)),
+            strides=(1, self.strides[0]),
+            padding=self.padding,
+        )
+        return keras.ops.reshape(outputs, (-1, outputs.shape[2], 1, filters))
+
+
 def as_convolutions(model: keras.Model) -> keras.Model:
-    """The same network with the layers above back in their plain Keras form (DenseConv2D
-    and FramedConv2D as Conv2D, TemporalConv3D as Conv3D), with the same weights: the
+    """The same network with the layers above back in their plain Keras form (DenseConv2D,
+    FramedConv2D and TimeConv2D as Conv2D, TemporalConv3D as Conv3D), with the same weights: the
     reference the tests compare against and the baseline `benchmarks/bench_train.py
     --baseline` measures."""
-    plain = {DenseConv2D: layers.Conv2D, FramedConv2D: layers.Conv2D, TemporalConv3D: layers.Conv3D}
+    plain = {
+        DenseConv2D: layers.Conv2D,
+        FramedConv2D: layers.Conv2D,
+        TimeConv2D: layers.Conv2D,
+        TemporalConv3D: layers.Conv3D,
+    }
 
     def clone(layer):
         return plain.get(type(layer), type(layer)).from_config(layer.get_config())
