@@ -176,6 +176,14 @@ for _model in STAGE1_MODELS:
             NETWORKS[_model].pretrained_init(_init)
         except registry.RegistryError as error:
             raise ValueError(f"models.{_model}.init: {error}") from None
+    # The same check as the trainer's, before any job: `best` compares every epoch.
+    _settings = config["models"][_model]
+    if _settings.get("validation") == "last_epoch" and _settings.get("checkpoint") != "last":
+        raise ValueError(
+            f"models.{_model}: validation: last_epoch needs checkpoint: last "
+            f"(checkpoint: {_settings.get('checkpoint', 'best')} compares every epoch: "
+            "set validation: every_epoch with it)"
+        )
 
 
 wildcard_constraints:

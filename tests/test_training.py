@@ -150,6 +150,30 @@ def test_checkpoint_last_keeps_the_last_epoch_without_retraining(trained, tiny_r
     assert not (out / "never.weights.npz").exists()
 
 
+def test_validation_after_the_last_epoch_only_trains_the_same_weights(trained, tiny_records, tiny_lists, tmp_path):
+    """validation: last_epoch scores the validation list once, after the last epoch: the
+    weights of the run validated after every epoch, bit for bit, and its last validation."""
+    out, options, pipeline, state = trained
+    lists = (tiny_lists / "training.txt", tiny_lists / "validation.txt", {"acoustic": tiny_records["acoustic"]})
+    once = replace(options, checkpoint="last", validation="last_epoch")
+    result = train(once, pipeline, *lists, tmp_path / "state", tmp_path / "w.npz", tmp_path / "history.csv")
+    kept, every_epoch = read_weights(tmp_path / "w.npz"), read_weights(out / "state" / "last.weights.npz")
+    assert kept.keys() == every_epoch.keys()
+    for key in kept:
+        np.testing.assert_array_equal(kept[key], every_epoch[key], err_msg=key)
+    history = result["history"]
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4]
+    assert [("val_accuracy" in row) for row in history] == [False, False, False, True]
+    assert history[-1]["val_accuracy"] == state["history"][-1]["val_accuracy"]
+    assert history[-1]["loss"] == state["history"][-1]["loss"]
+    rows = (tmp_path / "history.csv").read_text().splitlines()[1:]
+    assert [row.split(",")[3:5] for row in rows[:3]] == [["", ""]] * 3 and "" not in rows[3].split(",")
+    # `best` compares every epoch: validating only the last one is refused before training.
+    with pytest.raises(ValueError, match="validation: last_epoch needs checkpoint: last"):
+        train(replace(once, checkpoint="best"), pipeline, *lists, tmp_path / "s2", tmp_path / "w2.npz", tmp_path / "h2")
+    assert not (tmp_path / "w2.npz").exists() and not (tmp_path / "h2").exists()
+
+
 def test_training_is_deterministic(tiny_records, tiny_lists, tmp_path):
     _train(tiny_records, tiny_lists, tmp_path / "a")
     _train(tiny_records, tiny_lists, tmp_path / "b")

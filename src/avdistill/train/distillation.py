@@ -387,6 +387,7 @@ def distill(
             history_out=history_out,
             checkpoint=options.student.checkpoint,
             trained_with=distiller.projection,
+            validation=options.student.validation,
         )
         if test_logits_out is not None:
             predict_test_lists(

@@ -88,6 +88,7 @@ def build(options: TrainingOptions, pipeline_options):
 
 
 CHECKPOINTS = ("best", "last")
+VALIDATIONS = ("every_epoch", "last_epoch")
 
 
 @dataclass
@@ -206,6 +207,7 @@ def train(
             weights_out=weights_out,
             history_out=history_out,
             checkpoint=options.checkpoint,
+            validation=options.validation,
         )
         if test_logits_out is not None:
             predict_test_lists(model, options.model, pipeline_options, weights_out, roots, test_lists, test_logits_out)
@@ -227,6 +229,7 @@ def fit_epochs(
     history_out: str | Path,
     checkpoint: str = "best",
     trained_with=None,
+    validation: str = "every_epoch",
 ) -> dict:
     """The epoch loop shared by stage 1 and distillation: fit, validate, keep the best, resume.
 
@@ -236,9 +239,16 @@ def fit_epochs(
     best validation accuracy to `weights_out` (the original), `last` the last epoch's.
     trained_with: a layer trained alongside (the feature projections of distillation), kept
     in the resumable state only: `weights_out` holds the network's weights alone.
+    validation: `every_epoch` scores the validation list after each epoch (the original);
+    `last_epoch` only after the last one (the other rows of the history then have no
+    validation columns), which only `checkpoint: last` allows: `best` chooses among them.
     """
     if checkpoint not in CHECKPOINTS:
         raise ValueError(f"checkpoint must be one of {CHECKPOINTS}, got {checkpoint!r}")
+    if validation not in VALIDATIONS:
+        raise ValueError(f"validation must be one of {VALIDATIONS}, got {validation!r}")
+    if validation == "last_epoch" and checkpoint == "best":
+        raise ValueError("validation: last_epoch needs checkpoint: last (checkpoint: best compares every epoch)")
     import keras
 
     from avdistill.data import records
@@ -258,32 +268,33 @@ def fit_epochs(
         log.info(
             "resuming after epoch %d of %d (best so far: epoch %d)", state.epochs_done, epochs, state.best_epoch + 1
         )
-    validation = epoch_data(validation_list, False)
+    validation_data = epoch_data(validation_list, False)
     batch = pipeline_options.batch_size
     steps = math.ceil(num_samples(training_list, True, pipeline_options) / batch)
     validation_steps = math.ceil(num_samples(validation_list, False, pipeline_options) / batch)
     callbacks = [_stop_on_nan(), keras.callbacks.TensorBoard(log_dir=str(work_dir / "tensorboard"))]
     for epoch in range(state.epochs_done, epochs):
         training = epoch_data(training_list, True, epoch)
+        validated = validation == "every_epoch" or epoch == epochs - 1
         # Named in the error when a record turns out to be unreadable.
         with records.diagnose_errors(paths, modalities):
             fit = model.fit(
                 training,
-                validation_data=validation,
+                validation_data=validation_data if validated else None,
                 initial_epoch=epoch,
                 epochs=epoch + 1,
                 steps_per_epoch=steps,
-                validation_steps=validation_steps,
+                validation_steps=validation_steps if validated else None,
                 callbacks=callbacks,
                 shuffle=False,  # the pipeline shuffles, seeded by the epoch
                 verbose=2,
             )
         row = {"epoch": epoch + 1, **{k: float(v[-1]) for k, v in fit.history.items()}}
         row["learning_rate"] = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
-        if not all(math.isfinite(row[k]) for k in ("loss", "val_loss")):
+        if not all(math.isfinite(row[k]) for k in ("loss", "val_loss") if k in row):
             raise TrainingError(f"loss became non-finite in epoch {epoch + 1}: {row}")
         state.history.append(row)
-        if row["val_accuracy"] >= state.best_accuracy:  # '>=': ties go to the later epoch
+        if validated and row["val_accuracy"] >= state.best_accuracy:  # '>=': ties go to the later epoch
             save_weights(weights_model, work_dir / "best.weights.npz")
             state.best_accuracy, state.best_epoch = row["val_accuracy"], epoch
         save_weights(weights_model, work_dir / "last.weights.npz")
