@@ -178,7 +178,10 @@ for _model in STAGE1_MODELS:
             raise ValueError(f"models.{_model}.init: {error}") from None
     # The same check as the trainer's, before any job: `best` compares every epoch.
     _settings = config["models"][_model]
-    if _settings.get("validation") == "last_epoch" and _settings.get("checkpoint") != "last":
+    if (
+        _settings.get("validation") == "last_epoch"
+        and _settings.get("checkpoint") != "last"
+    ):
         raise ValueError(
             f"models.{_model}: validation: last_epoch needs checkpoint: last "
             f"(checkpoint: {_settings.get('checkpoint', 'best')} compares every epoch: "
