@@ -168,6 +168,11 @@ def test_validation_after_the_last_epoch_only_trains_the_same_weights(trained, t
     assert history[-1]["loss"] == state["history"][-1]["loss"]
     rows = (tmp_path / "history.csv").read_text().splitlines()[1:]
     assert [row.split(",")[3:5] for row in rows[:3]] == [["", ""]] * 3 and "" not in rows[3].split(",")
+    # The report's training curves read such a history (they failed on the empty columns).
+    from avdistill.report.figures import training_curves
+
+    training_curves([tmp_path / "history.csv", out / "history.csv"], tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # `best` compares every epoch: validating only the last one is refused before training.
     with pytest.raises(ValueError, match="validation: last_epoch needs checkpoint: last"):
         train(replace(once, checkpoint="best"), pipeline, *lists, tmp_path / "s2", tmp_path / "w2.npz", tmp_path / "h2")

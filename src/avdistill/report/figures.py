@@ -150,7 +150,8 @@ def confusion_matrices(table1: str | Path, out: str | Path) -> None:
 
 
 def training_curves(histories: list, out: str | Path) -> None:
-    """Validation accuracy per epoch of every run whose history.csv is given."""
+    """Training loss and validation accuracy per epoch of every run whose history.csv is given
+    (the epochs that were validated: every one, or only the last)."""
     plt = _pyplot()
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
     for path in histories:
@@ -159,7 +160,9 @@ def training_curves(histories: list, out: str | Path) -> None:
         epochs = [int(r["epoch"]) for r in rows]
         label = Path(path).parent.as_posix().removeprefix("results/")
         axes[0].plot(epochs, [float(r["loss"]) for r in rows], marker=".", linewidth=1, label=label)
-        axes[1].plot(epochs, [100 * float(r["val_accuracy"]) for r in rows], marker=".", linewidth=1)
+        # validation: last_epoch leaves the other epochs' validation columns empty.
+        validated = [(int(r["epoch"]), 100 * float(r["val_accuracy"])) for r in rows if r["val_accuracy"]]
+        axes[1].plot(*zip(*validated, strict=True), marker=".", linewidth=1)
     axes[0].set_title("training loss")
     axes[1].set_title("validation accuracy (%)")
     for axis in axes:
