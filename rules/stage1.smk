@@ -10,6 +10,9 @@
 # every training and validation record (teacher_logits.npz): they depend on exactly what
 # its training depends on, so they rerun exactly when it does. A network that teaches no
 # student in this config (see TEACHER_PATTERN) skips them.
+# Priorities order the ready jobs on a few cores: the stage-2 teachers first (every
+# distillation waits on them), then the other trainings, the distillations (the shortest
+# trainings) last, so that the run does not end with one long job on one core.
 
 
 rule train_stage1:
@@ -32,6 +35,7 @@ rule train_stage1:
         "results/benchmarks/stage1/{model}/{split}/seed~{seed}/train.tsv"
     wildcard_constraints:
         model=STUDENT_PATTERN,
+    priority: 1
     conda:
         TENSORFLOW_ENV
     threads: model_threads
@@ -64,6 +68,7 @@ use rule train_stage1 as train_teacher with:
         provenance=f"{STAGE1_RUN}/provenance.json",
     wildcard_constraints:
         model=TEACHER_PATTERN,
+    priority: 2
 
 
 rule test_stage1:
