@@ -12,6 +12,7 @@ from snakemake.utils import validate
 # The library of this checkout (its registry of networks; code_version hashes its files).
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from avdistill.networks import registry
+from avdistill.train.options import check_checkpoint
 
 validate(config, schema="../workflow/schemas/config.schema.yaml")
 
@@ -176,17 +177,15 @@ for _model in STAGE1_MODELS:
             NETWORKS[_model].pretrained_init(_init)
         except registry.RegistryError as error:
             raise ValueError(f"models.{_model}.init: {error}") from None
-    # The same check as the trainer's, before any job: `best` compares every epoch.
+    # The trainer's check, before any job: `best` compares every epoch.
     _settings = config["models"][_model]
-    if (
-        _settings.get("validation") == "last_epoch"
-        and _settings.get("checkpoint") != "last"
-    ):
-        raise ValueError(
-            f"models.{_model}: validation: last_epoch needs checkpoint: last "
-            f"(checkpoint: {_settings.get('checkpoint', 'best')} compares every epoch: "
-            "set validation: every_epoch with it)"
+    try:
+        check_checkpoint(
+            _settings.get("checkpoint", "best"),
+            _settings.get("validation", "every_epoch"),
         )
+    except ValueError as error:
+        raise ValueError(f"models.{_model}: {error}") from None
 
 
 wildcard_constraints:

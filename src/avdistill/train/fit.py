@@ -30,7 +30,7 @@ from avdistill.errors import DataError
 from avdistill.fileio import atomic_path, write_text_atomic
 from avdistill.networks import registry
 from avdistill.train.evaluate import predict_test_lists
-from avdistill.train.options import TrainingError, TrainingOptions, init_variables
+from avdistill.train.options import TrainingError, TrainingOptions, check_checkpoint, init_variables
 from avdistill.train.session import configure_tensorflow, distribution_strategy
 from avdistill.train.weights import load_weights, save_weights
 
@@ -85,10 +85,6 @@ def build(options: TrainingOptions, pipeline_options):
 
 
 # --- resumable state -------------------------------------------------------------------
-
-
-CHECKPOINTS = ("best", "last")
-VALIDATIONS = ("every_epoch", "last_epoch")
 
 
 @dataclass
@@ -243,12 +239,7 @@ def fit_epochs(
     `last_epoch` only after the last one (the other rows of the history then have no
     validation columns), which only `checkpoint: last` allows: `best` chooses among them.
     """
-    if checkpoint not in CHECKPOINTS:
-        raise ValueError(f"checkpoint must be one of {CHECKPOINTS}, got {checkpoint!r}")
-    if validation not in VALIDATIONS:
-        raise ValueError(f"validation must be one of {VALIDATIONS}, got {validation!r}")
-    if validation == "last_epoch" and checkpoint == "best":
-        raise ValueError("validation: last_epoch needs checkpoint: last (checkpoint: best compares every epoch)")
+    check_checkpoint(checkpoint, validation)
     import keras
 
     from avdistill.data import records

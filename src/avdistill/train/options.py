@@ -27,6 +27,24 @@ def init_variables(model: str, init_from: str) -> tuple[tuple[str, ...] | None, 
     return pretrained.include, pretrained.exclude
 
 
+CHECKPOINTS = ("best", "last")
+VALIDATIONS = ("every_epoch", "last_epoch")
+
+
+def check_checkpoint(checkpoint: str, validation: str) -> None:
+    """Which weights a run keeps and when it validates must fit: `best` compares every epoch.
+    The trainer checks it, and so does the workflow at config load (no TensorFlow here)."""
+    if checkpoint not in CHECKPOINTS:
+        raise ValueError(f"checkpoint must be one of {CHECKPOINTS}, got {checkpoint!r}")
+    if validation not in VALIDATIONS:
+        raise ValueError(f"validation must be one of {VALIDATIONS}, got {validation!r}")
+    if validation == "last_epoch" and checkpoint != "last":
+        raise ValueError(
+            f"validation: last_epoch needs checkpoint: last (checkpoint: {checkpoint} compares every epoch: "
+            "set validation: every_epoch with it)"
+        )
+
+
 class TrainingError(RuntimeError):
     """Training cannot go on (a NaN loss, an unusable setting); the message says why."""
 
