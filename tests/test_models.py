@@ -228,7 +228,8 @@ def _outputs_and_gradients(model, inputs, labels):
         (
             "soundnet5",
             5,
-            {f"SoundNet.{name}" for name in ("conv1", "conv2", "conv3", "conv4", "conv5", "conv6", "fc1", "fc2")},
+            {f"SoundNet.{name}" for name in ("conv1", "conv2", "conv3", "conv4", "conv5", "conv6", "fc1", "fc2")}
+            | {f"SoundNet.conv{index}.norm" for index in range(1, 6)},
         ),
         ("resnet50", 1, {"resnet_v1_50.logits"}),
     ],
@@ -241,7 +242,13 @@ def test_rewritten_layers_match_their_convolutions(name, length, rewritten):
 
     keras.utils.set_random_seed(3)
     model = build.build_model(name, length, crop_size=32, trainable="all")
-    kinds = (layers.DenseConv2D, layers.FramedConv2D, layers.TimeConv2D, layers.TemporalConv3D)
+    kinds = (
+        layers.DenseConv2D,
+        layers.FramedConv2D,
+        layers.TimeConv2D,
+        layers.TemporalConv3D,
+        layers.FusedBatchNormalization,
+    )
     assert {layer.name for layer in model.layers if isinstance(layer, kinds)} == rewritten
     reference = layers.as_convolutions(model)
     assert [(v.path, tuple(v.shape)) for v in reference.weights] == [(v.path, tuple(v.shape)) for v in model.weights]
@@ -266,6 +273,35 @@ def test_rewritten_layers_match_their_convolutions(name, length, rewritten):
         scale = np.abs(expected).max()
         np.testing.assert_allclose(gradients[path], expected, rtol=1e-3, atol=1e-4 * scale, err_msg=path)
     assert any(np.abs(g).max() > 0 for g in gradients.values())
+
+
+def test_fused_batch_norm_updates_the_moving_statistics_as_keras_does():
+    """The fused training step normalises with the biased batch variance and moves the
+    averages by it, as Keras' BatchNormalization does: both are checked against NumPy."""
+    import keras
+
+    rng = np.random.default_rng(5)
+    x = (rng.normal(size=(4, 300, 1, 6)) * rng.uniform(0.5, 3, size=6) + rng.normal(size=6)).astype(np.float32)
+    norm = layers.FusedBatchNormalization(momentum=0.9, epsilon=1e-3, name="norm")
+    plain = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-3, name="norm")
+    for layer in (norm, plain):
+        layer.build(x.shape)
+        layer.gamma.assign(np.linspace(0.5, 2.0, 6))
+        layer.beta.assign(np.linspace(-1.0, 1.0, 6))
+    outputs, expected_outputs = np.asarray(norm(x, training=True)), np.asarray(plain(x, training=True))
+    values = x.astype(np.float64).reshape(-1, 6)
+    mean, variance = values.mean(axis=0), values.var(axis=0)  # biased, as Keras
+    np.testing.assert_allclose(norm.moving_mean.numpy(), 0.1 * mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(norm.moving_variance.numpy(), 0.9 + 0.1 * variance, rtol=1e-5)
+    np.testing.assert_allclose(plain.moving_variance.numpy(), 0.9 + 0.1 * variance, rtol=1e-5)
+    normalised = (values - mean) / np.sqrt(variance + 1e-3) * np.linspace(0.5, 2.0, 6) + np.linspace(-1.0, 1.0, 6)
+    np.testing.assert_allclose(outputs.reshape(-1, 6), normalised, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(outputs, expected_outputs, rtol=1e-4, atol=1e-4)
+    # Inference uses the moving statistics, through Keras' own path.
+    norm.moving_mean.assign(plain.moving_mean)
+    norm.moving_variance.assign(plain.moving_variance)
+    np.testing.assert_array_equal(np.asarray(norm(x, training=False)), np.asarray(plain(x, training=False)))
+    assert [(v.path, tuple(v.shape)) for v in norm.weights] == [(v.path, tuple(v.shape)) for v in plain.weights]
 
 
 def test_rewritten_layers_refuse_shapes_they_do_not_cover():

@@ -6,7 +6,15 @@ import keras
 from keras import layers
 
 from avdistill.constants import STFT_FFT_LENGTH, TARGET_SAMPLE_RATE
-from avdistill.networks.layers import DenseConv2D, FramedConv2D, TimeConv2D, shared_net, slim_l2, truncated_normal
+from avdistill.networks.layers import (
+    DenseConv2D,
+    FramedConv2D,
+    FusedBatchNormalization,
+    TimeConv2D,
+    shared_net,
+    slim_l2,
+    truncated_normal,
+)
 from avdistill.networks.registry import spectrogram_frames
 
 
@@ -71,7 +79,7 @@ def soundnet5(sample_length: int = 5) -> keras.Model:
             kernel_regularizer=l2,
             name=f"{scope}.conv{index}",
         )(x)
-        x = layers.BatchNormalization(momentum=0.999, epsilon=1e-3, name=f"{scope}.conv{index}.norm")(x)
+        x = FusedBatchNormalization(momentum=0.999, epsilon=1e-3, name=f"{scope}.conv{index}.norm")(x)
         x = layers.ReLU(name=f"{scope}.conv{index}.relu")(x)
         if pool:
             x = layers.MaxPool2D((pool, 1), (pool, 1), name=f"{scope}.pool{index}")(x)
