@@ -21,9 +21,7 @@ def configure_tensorflow(seed: int, threads: int = 0) -> None:
     if threads:
         try:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
-            import os
-
-            tf.config.threading.set_inter_op_parallelism_threads(int(os.environ.get("AVD_INTER", max(2, threads))))
+            tf.config.threading.set_inter_op_parallelism_threads(max(2, threads))
         except RuntimeError:  # already initialised in this process (tests): keep its pools
             pass
     keras.utils.set_random_seed(seed)
