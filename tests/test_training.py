@@ -179,6 +179,33 @@ def test_validation_after_the_last_epoch_only_trains_the_same_weights(trained, t
     assert not (tmp_path / "w2.npz").exists() and not (tmp_path / "h2").exists()
 
 
+def test_never_validating_trains_the_same_weights_and_writes_no_validation(trained, tiny_records, tiny_lists, tmp_path):
+    """validation: never (the default config's) scores no validation list: the weights of the
+    run validated after every epoch, bit for bit, and a history without validation values."""
+    out, options, pipeline, state = trained
+    lists = (tiny_lists / "training.txt", tiny_lists / "validation.txt", {"acoustic": tiny_records["acoustic"]})
+    never = replace(options, checkpoint="last", validation="never")
+    result = train(never, pipeline, *lists, tmp_path / "state", tmp_path / "w.npz", tmp_path / "history.csv")
+    kept, every_epoch = read_weights(tmp_path / "w.npz"), read_weights(out / "state" / "last.weights.npz")
+    assert kept.keys() == every_epoch.keys()
+    for key in kept:
+        np.testing.assert_array_equal(kept[key], every_epoch[key], err_msg=key)
+    assert [row["loss"] for row in result["history"]] == [row["loss"] for row in state["history"]]
+    assert not any("val_accuracy" in row or "val_loss" in row for row in result["history"])
+    header, *rows = (tmp_path / "history.csv").read_text().splitlines()
+    assert header.split(",")[3:5] == ["val_loss", "val_accuracy"]
+    assert len(rows) == 4 and all(row.split(",")[3:5] == ["", ""] for row in rows)
+    from avdistill.report.figures import training_curves
+
+    training_curves([tmp_path / "history.csv"], tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="validation: never needs checkpoint: last"):
+        train(
+            replace(never, checkpoint="best"), pipeline, *lists, tmp_path / "s2", tmp_path / "w2.npz", tmp_path / "h2"
+        )
+    assert not (tmp_path / "w2.npz").exists()
+
+
 def test_training_is_deterministic(tiny_records, tiny_lists, tmp_path):
     _train(tiny_records, tiny_lists, tmp_path / "a")
     _train(tiny_records, tiny_lists, tmp_path / "b")
@@ -382,3 +409,22 @@ def test_mirrored_strategy_trains_over_every_device(tiny_records, tiny_lists, tm
     assert losses["distill_mirrored"][1] == pytest.approx(losses["distill_none"][1], rel=1e-3)
     assert (tmp_path / "mirrored" / "model.weights.npz").exists()
     assert (tmp_path / "mirrored" / "test_logits.npz").exists()
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the oneDNN default is set on x86 CPUs only")
+@pytest.mark.parametrize("user_setting, kernels", [(None, "oneDNN"), ("0", "Eigen")])
+def test_jobs_run_onednn_kernels_unless_the_user_says_otherwise(user_setting, kernels):
+    """Importing avdistill before TensorFlow turns oneDNN on where TensorFlow would not
+    (AVX2-only CPUs), and leaves a user's TF_ENABLE_ONEDNN_OPTS alone. A fresh interpreter:
+    TensorFlow reads the variable once, when it loads."""
+    env = {key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"}
+    if user_setting is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = user_setting
+    code = (
+        "import os, avdistill\n"
+        "from avdistill.train.session import cpu_kernels\n"
+        "print(os.environ['TF_ENABLE_ONEDNN_OPTS'], cpu_kernels())\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"}, capture_output=True)
+    assert run.returncode == 0, run.stderr.decode()[-2000:]
+    assert run.stdout.decode().split() == [user_setting or "1", kernels]

@@ -237,7 +237,8 @@ def fit_epochs(
     in the resumable state only: `weights_out` holds the network's weights alone.
     validation: `every_epoch` scores the validation list after each epoch (the original);
     `last_epoch` only after the last one (the other rows of the history then have no
-    validation columns), which only `checkpoint: last` allows: `best` chooses among them.
+    validation columns), `never` not at all; only `checkpoint: last` allows either: `best`
+    chooses among the scores.
     """
     check_checkpoint(checkpoint, validation)
     import keras
@@ -259,14 +260,14 @@ def fit_epochs(
         log.info(
             "resuming after epoch %d of %d (best so far: epoch %d)", state.epochs_done, epochs, state.best_epoch + 1
         )
-    validation_data = epoch_data(validation_list, False)
+    validation_data = None if validation == "never" else epoch_data(validation_list, False)
     batch = pipeline_options.batch_size
     steps = math.ceil(num_samples(training_list, True, pipeline_options) / batch)
     validation_steps = math.ceil(num_samples(validation_list, False, pipeline_options) / batch)
     callbacks = [_stop_on_nan(), keras.callbacks.TensorBoard(log_dir=str(work_dir / "tensorboard"))]
     for epoch in range(state.epochs_done, epochs):
         training = epoch_data(training_list, True, epoch)
-        validated = validation == "every_epoch" or epoch == epochs - 1
+        validated = validation == "every_epoch" or (validation == "last_epoch" and epoch == epochs - 1)
         # Named in the error when a record turns out to be unreadable.
         with records.diagnose_errors(paths, modalities):
             fit = model.fit(
@@ -294,9 +295,10 @@ def fit_epochs(
         _save_optimizer(model.optimizer, work_dir / "last.optimizer.npz")
         state.epochs_done = epoch + 1
         state.save(work_dir)
-    if state.best_epoch < 0:
+    if state.epochs_done == 0:
         raise TrainingError(f"no epoch was trained (epochs = {epochs})")
-    log.info("best epoch %d: validation accuracy %.4f", state.best_epoch + 1, state.best_accuracy)
+    if state.best_epoch >= 0:
+        log.info("best epoch %d: validation accuracy %.4f", state.best_epoch + 1, state.best_accuracy)
     if checkpoint == "last":
         log.info("keeping the last epoch (%d), as checkpoint: last asks", state.epochs_done)
     _write_history(state.history, history_out)

@@ -28,7 +28,7 @@ def init_variables(model: str, init_from: str) -> tuple[tuple[str, ...] | None, 
 
 
 CHECKPOINTS = ("best", "last")
-VALIDATIONS = ("every_epoch", "last_epoch")
+VALIDATIONS = ("every_epoch", "last_epoch", "never")
 
 
 def check_checkpoint(checkpoint: str, validation: str) -> None:
@@ -38,9 +38,9 @@ def check_checkpoint(checkpoint: str, validation: str) -> None:
         raise ValueError(f"checkpoint must be one of {CHECKPOINTS}, got {checkpoint!r}")
     if validation not in VALIDATIONS:
         raise ValueError(f"validation must be one of {VALIDATIONS}, got {validation!r}")
-    if validation == "last_epoch" and checkpoint != "last":
+    if validation != "every_epoch" and checkpoint != "last":
         raise ValueError(
-            f"validation: last_epoch needs checkpoint: last (checkpoint: {checkpoint} compares every epoch: "
+            f"validation: {validation} needs checkpoint: last (checkpoint: {checkpoint} compares every epoch: "
             "set validation: every_epoch with it)"
         )
 
@@ -64,9 +64,9 @@ class TrainingOptions:
     threads: int = 0  # intra-op threads; 0: TensorFlow's default
     # The weights a run keeps: "best" validation accuracy (the original) or the "last" epoch's.
     checkpoint: str = "best"
-    # When the validation list is scored: after "every_epoch" (the original) or only the
-    # "last_epoch" (checkpoint: last has no use for the others, and they cost a forward
-    # pass over the whole list each: a third of a DualCamNet epoch).
+    # When the validation list is scored: after "every_epoch" (the original), only after the
+    # "last_epoch", or "never" (checkpoint: last has no use for the scores, and each costs a
+    # forward pass over the whole list: a third of a DualCamNet epoch).
     validation: str = "every_epoch"
 
     def fingerprint(self, pipeline_options, training_list: str | Path) -> str:

@@ -29,7 +29,17 @@ def configure_tensorflow(seed: int, threads: int = 0) -> None:
     # No device is chosen here: TensorFlow takes the GPUs it sees, which under SLURM are
     # the ones allocated to the job (CUDA_VISIBLE_DEVICES).
     gpus = tf.config.list_physical_devices("GPU")
-    log.info("devices: %s", ", ".join(d.name for d in gpus) if gpus else "CPU only")
+    log.info("devices: %s; CPU kernels: %s", ", ".join(d.name for d in gpus) if gpus else "CPU only", cpu_kernels())
+
+
+def cpu_kernels() -> str:
+    """Which CPU kernels TensorFlow runs: "oneDNN" or "Eigen" (TensorFlow's own); numbers
+    differ between them in the last float32 digits, and so do the speeds (avdistill/__init__)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:  # a TensorFlow build without the query
+        return "unknown"
+    return "oneDNN" if _pywrap_util_port.IsMklEnabled() else "Eigen"
 
 
 def require_gpus(count: int) -> None:
