@@ -240,7 +240,9 @@ def test_stage1_outputs(finished):
             assert (folder / "model.weights.npz").stat().st_size > 0
             assert (folder / "train_state/state.json").exists()
             train_log = (finished / f"results/logs/stage1/{model}/location_2/seed~{seed}/train.log").read_text()
-            assert "val_accuracy" in train_log  # Keras progress output in the job log
+            assert "/step - accuracy:" in train_log  # Keras progress output in the job log
+            # The default config keeps the last epoch and scores no validation list.
+            assert "val_accuracy" not in train_log and history[1].split(",")[3:5] == ["", ""]
             assert (finished / f"results/benchmarks/stage1/{model}/location_2/seed~{seed}/train.tsv").exists()
             # A teacher's training job also wrote its logits of every training and validation record.
             assert (folder / "teacher_logits.npz").exists() == (model in TEACHERS)
