@@ -150,17 +150,26 @@ def test_checkpoint_last_keeps_the_last_epoch_without_retraining(trained, tiny_r
     assert not (out / "never.weights.npz").exists()
 
 
-def test_validation_after_the_last_epoch_only_trains_the_same_weights(trained, tiny_records, tiny_lists, tmp_path):
-    """validation: last_epoch scores the validation list once, after the last epoch: the
-    weights of the run validated after every epoch, bit for bit, and its last validation."""
-    out, options, pipeline, state = trained
+def _train_validating(trained, tiny_records, tiny_lists, tmp_path, validation: str):
+    """The trained fixture's run again with checkpoint: last and `validation`: it must keep
+    the weights of the run validated after every epoch, bit for bit (validating changes no
+    weight). Returns (its result, its options, its lists)."""
+    out, options, pipeline, _ = trained
     lists = (tiny_lists / "training.txt", tiny_lists / "validation.txt", {"acoustic": tiny_records["acoustic"]})
-    once = replace(options, checkpoint="last", validation="last_epoch")
-    result = train(once, pipeline, *lists, tmp_path / "state", tmp_path / "w.npz", tmp_path / "history.csv")
+    changed = replace(options, checkpoint="last", validation=validation)
+    result = train(changed, pipeline, *lists, tmp_path / "state", tmp_path / "w.npz", tmp_path / "history.csv")
     kept, every_epoch = read_weights(tmp_path / "w.npz"), read_weights(out / "state" / "last.weights.npz")
     assert kept.keys() == every_epoch.keys()
     for key in kept:
         np.testing.assert_array_equal(kept[key], every_epoch[key], err_msg=key)
+    return result, changed, lists
+
+
+def test_validation_after_the_last_epoch_only_trains_the_same_weights(trained, tiny_records, tiny_lists, tmp_path):
+    """validation: last_epoch scores the validation list once, after the last epoch: the
+    weights of the run validated after every epoch, bit for bit, and its last validation."""
+    out, _, pipeline, state = trained
+    result, once, lists = _train_validating(trained, tiny_records, tiny_lists, tmp_path, "last_epoch")
     history = result["history"]
     assert [row["epoch"] for row in history] == [1, 2, 3, 4]
     assert [("val_accuracy" in row) for row in history] == [False, False, False, True]
@@ -182,14 +191,8 @@ def test_validation_after_the_last_epoch_only_trains_the_same_weights(trained, t
 def test_never_validating_trains_the_same_weights_and_writes_no_validation(trained, tiny_records, tiny_lists, tmp_path):
     """validation: never (the default config's) scores no validation list: the weights of the
     run validated after every epoch, bit for bit, and a history without validation values."""
-    out, options, pipeline, state = trained
-    lists = (tiny_lists / "training.txt", tiny_lists / "validation.txt", {"acoustic": tiny_records["acoustic"]})
-    never = replace(options, checkpoint="last", validation="never")
-    result = train(never, pipeline, *lists, tmp_path / "state", tmp_path / "w.npz", tmp_path / "history.csv")
-    kept, every_epoch = read_weights(tmp_path / "w.npz"), read_weights(out / "state" / "last.weights.npz")
-    assert kept.keys() == every_epoch.keys()
-    for key in kept:
-        np.testing.assert_array_equal(kept[key], every_epoch[key], err_msg=key)
+    _, _, pipeline, state = trained
+    result, never, lists = _train_validating(trained, tiny_records, tiny_lists, tmp_path, "never")
     assert [row["loss"] for row in result["history"]] == [row["loss"] for row in state["history"]]
     assert not any("val_accuracy" in row or "val_loss" in row for row in result["history"])
     header, *rows = (tmp_path / "history.csv").read_text().splitlines()
