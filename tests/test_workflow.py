@@ -307,14 +307,14 @@ def test_bad_config_is_rejected_before_any_job(tmp_path):
     assert result.returncode != 0 and "subjects" in output and "12 is greater than the maximum of 9" in output
 
 
-def test_validation_of_the_last_epoch_only_with_best_checkpoint_is_rejected(tmp_path):
-    """The default validates only the last epoch; a user who asks for the best epoch on top
-    of it is told, before any job, to validate every epoch."""
+def test_no_validation_with_best_checkpoint_is_rejected(tmp_path):
+    """The default scores no validation list; a user who asks for the best epoch on top of
+    it is told, before any job, to validate every epoch."""
     models = {**TINY_CONFIG["models"], "dualcamnet": {**TINY_TRAINING, "checkpoint": "best"}}
     result = snakemake(tmp_path, "-n", config={**TINY_CONFIG, "models": models})
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-2000:]
-    assert "models.dualcamnet: validation: last_epoch needs checkpoint: last" in output, output[-2000:]
+    assert "models.dualcamnet: validation: never needs checkpoint: last" in output, output[-2000:]
     assert "set validation: every_epoch with it" in output
     assert not (tmp_path / "results").exists()
 
