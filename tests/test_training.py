@@ -219,12 +219,36 @@ def test_training_is_deterministic(tiny_records, tiny_lists, tmp_path):
     assert (tmp_path / "a/history.csv").read_text() == (tmp_path / "b/history.csv").read_text()
 
 
+def test_cosine_schedule_decays_to_zero_over_the_run(tiny_records, tiny_lists, tmp_path, trained):
+    """learning_rate_schedule: cosine follows 1e-3 * (1 + cos(pi * t)) / 2 over the run's
+    fraction t of steps, ends at zero, and trains other weights than the constant rate."""
+    _, _, _, constant = trained
+    _, _, state = _train(tiny_records, tiny_lists, tmp_path, epochs=4, crops=4, learning_rate_schedule="cosine")
+    expected = [1e-3 * (1 + np.cos(np.pi * epoch / 4)) / 2 for epoch in (1, 2, 3, 4)]
+    np.testing.assert_allclose([row["learning_rate"] for row in state["history"]], expected, rtol=1e-6, atol=1e-12)
+    assert [row["learning_rate"] for row in constant["history"]] == pytest.approx([1e-3] * 4)
+    assert state["history"][1]["loss"] != constant["history"][1]["loss"]
+
+
+def test_a_cosine_run_restarts_when_its_epochs_change():
+    """Under cosine the epochs shape every step's rate, so a saved state of 2 epochs must not
+    continue as a run of 3; under constant it does (more epochs extend a finished run)."""
+    for schedule, same in (("cosine", False), ("constant", True)):
+        two, three = (TrainingOptions("hearnet", epochs=n, learning_rate_schedule=schedule) for n in (2, 3))
+        pipeline = PipelineOptions(sample_length=5)
+        assert (two.fingerprint(pipeline, __file__) == three.fingerprint(pipeline, __file__)) is same, schedule
+    with pytest.raises(TrainingError, match="learning_rate_schedule must be one of"):
+        TrainingOptions("hearnet", learning_rate_schedule="linear")
+
+
 def _cli_train(tiny_records, tiny_lists, out, epochs):
+    # A cosine schedule: a resumed run must also continue the rate from the saved step count.
     return [
         sys.executable, "-m", "avdistill.cli", "train", "--model", "dualcamnet",
         "--tfrecord-root", str(tiny_records["acoustic"]), "--train-file", str(tiny_lists / "training.txt"),
         "--valid-file", str(tiny_lists / "validation.txt"), "--num-epochs", str(epochs), "--batch-size", "8",
-        "--learning-rate", "1e-3", "--sample-length", "1", "--number-of-crops", "2", "--threads", "2",
+        "--learning-rate", "1e-3", "--learning-rate-schedule", "cosine", "--sample-length", "1",
+        "--number-of-crops", "2", "--threads", "2",
         "--out", str(out),
     ]  # fmt: skip
 

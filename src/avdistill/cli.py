@@ -92,6 +92,7 @@ def _model_settings(args) -> dict:
         "init": _init(args),
         "trainable": args.trainable,
         "batch_norm_decay": getattr(args, "batch_norm_decay", None),
+        "learning_rate_schedule": getattr(args, "learning_rate_schedule", "constant"),
     }
 
 
@@ -235,6 +236,12 @@ def _add_model_options(parser: argparse.ArgumentParser, training: bool, lists: b
             "--batch-norm-decay",
             type=float,
             help="decay of every batch norm's moving averages (default: the original's 0.997/0.999)",
+        )
+        parser.add_argument(
+            "--learning-rate-schedule",
+            choices=["constant", "cosine"],
+            default="constant",
+            help="constant: --learning-rate throughout (default, the original); cosine: decayed to zero over the run",
         )
         parser.add_argument(
             "--number-of-crops", type=int, default=20, help="training windows per 10-s block per epoch (default: 20)"

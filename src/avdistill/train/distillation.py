@@ -388,6 +388,7 @@ def distill(
             checkpoint=options.student.checkpoint,
             trained_with=distiller.projection,
             validation=options.student.validation,
+            learning_rate_schedule=options.student.learning_rate_schedule,
         )
         if test_logits_out is not None:
             predict_test_lists(

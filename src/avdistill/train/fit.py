@@ -204,6 +204,7 @@ def train(
             history_out=history_out,
             checkpoint=options.checkpoint,
             validation=options.validation,
+            learning_rate_schedule=options.learning_rate_schedule,
         )
         if test_logits_out is not None:
             predict_test_lists(model, options.model, pipeline_options, weights_out, roots, test_lists, test_logits_out)
@@ -226,6 +227,7 @@ def fit_epochs(
     checkpoint: str = "best",
     trained_with=None,
     validation: str = "every_epoch",
+    learning_rate_schedule: str = "constant",
 ) -> dict:
     """The epoch loop shared by stage 1 and distillation: fit, validate, keep the best, resume.
 
@@ -238,7 +240,9 @@ def fit_epochs(
     validation: `every_epoch` scores the validation list after each epoch (the original);
     `last_epoch` only after the last one (the other rows of the history then have no
     validation columns), `never` not at all; only `checkpoint: last` allows either: `best`
-    chooses among the scores.
+    chooses among the scores. learning_rate_schedule: `constant` keeps the compiled rate;
+    `cosine` decays it to zero over the `epochs` x steps of the run (Keras' CosineDecay of the
+    optimizer's step count, which the resumable state saves, so a resumed run continues it).
     """
     check_checkpoint(checkpoint, validation)
     import keras
@@ -250,6 +254,11 @@ def fit_epochs(
     work_dir.mkdir(parents=True, exist_ok=True)
     training_list, validation_list = lists
     state = TrainingState.load(work_dir, fingerprint)
+    batch = pipeline_options.batch_size
+    steps = math.ceil(num_samples(training_list, True, pipeline_options) / batch)
+    if learning_rate_schedule == "cosine":
+        initial = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        model.optimizer.learning_rate = keras.optimizers.schedules.CosineDecay(initial, decay_steps=epochs * steps)
     extra = [] if trained_with is None else trained_with.trainable_variables
     model.optimizer.build([*weights_model.trainable_variables, *extra])
     if state.epochs_done:
@@ -261,8 +270,6 @@ def fit_epochs(
             "resuming after epoch %d of %d (best so far: epoch %d)", state.epochs_done, epochs, state.best_epoch + 1
         )
     validation_data = None if validation == "never" else epoch_data(validation_list, False)
-    batch = pipeline_options.batch_size
-    steps = math.ceil(num_samples(training_list, True, pipeline_options) / batch)
     validation_steps = math.ceil(num_samples(validation_list, False, pipeline_options) / batch)
     callbacks = [_stop_on_nan(), keras.callbacks.TensorBoard(log_dir=str(work_dir / "tensorboard"))]
     for epoch in range(state.epochs_done, epochs):

@@ -28,6 +28,10 @@ def init_variables(model: str, init_from: str) -> tuple[tuple[str, ...] | None, 
 
 
 CHECKPOINTS = ("best", "last")
+# constant: Adam's rate throughout (the original). cosine: decayed from it to zero over the
+# run's steps, so the kept last epoch ends where the steps have become small instead of
+# wherever the last full-rate steps left the weights.
+LEARNING_RATE_SCHEDULES = ("constant", "cosine")
 VALIDATIONS = ("every_epoch", "last_epoch", "never")
 
 
@@ -68,12 +72,23 @@ class TrainingOptions:
     # "last_epoch", or "never" (checkpoint: last has no use for the scores, and each costs a
     # forward pass over the whole list: a third of a DualCamNet epoch).
     validation: str = "every_epoch"
+    learning_rate_schedule: str = "constant"  # one of LEARNING_RATE_SCHEDULES
+
+    def __post_init__(self):
+        if self.learning_rate_schedule not in LEARNING_RATE_SCHEDULES:
+            raise TrainingError(
+                f"learning_rate_schedule must be one of {LEARNING_RATE_SCHEDULES}, got {self.learning_rate_schedule!r}"
+            )
 
     def fingerprint(self, pipeline_options, training_list: str | Path) -> str:
         """What decides the result of a run: a saved state resumes only under the same one."""
         settings = {**asdict(self), "pipeline": repr(pipeline_options), "list": Path(training_list).read_text()}
         settings.pop("threads")
-        settings.pop("epochs")  # more epochs continue a finished run rather than restart it
+        if self.learning_rate_schedule == "constant":
+            settings.pop("epochs")  # more epochs continue a finished run rather than restart it
+        # (A cosine schedule spans the run's epochs: another number is another schedule.)
+        if settings["learning_rate_schedule"] == "constant":
+            settings.pop("learning_rate_schedule")  # the fingerprints of runs made before the key
         settings.pop("checkpoint")  # which epoch is kept: the same training either way
         settings.pop("validation")  # validating changes no weight
         network = registry.get(self.model)
@@ -125,6 +140,7 @@ def job_options(
         threads=threads,
         checkpoint=settings.get("checkpoint", "best"),
         validation=settings.get("validation", "every_epoch"),
+        learning_rate_schedule=settings.get("learning_rate_schedule", "constant"),
     )
     pipeline_options = PipelineOptions(
         sample_length=int(settings["sample_length"]),
