@@ -17,7 +17,7 @@ from pathlib import Path
 from avdistill.constants import MODALITIES
 from avdistill.errors import DataError
 from avdistill.networks import registry
-from avdistill.train.options import TrainingError
+from avdistill.train.options import LEARNING_RATE_SCHEDULES, TrainingError
 
 
 def _frame_size(text: str) -> tuple[int, int]:
@@ -239,7 +239,7 @@ def _add_model_options(parser: argparse.ArgumentParser, training: bool, lists: b
         )
         parser.add_argument(
             "--learning-rate-schedule",
-            choices=["constant", "cosine"],
+            choices=LEARNING_RATE_SCHEDULES,
             default="constant",
             help="constant: --learning-rate throughout (default, the original); cosine: decayed to zero over the run",
         )

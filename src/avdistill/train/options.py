@@ -84,11 +84,11 @@ class TrainingOptions:
         """What decides the result of a run: a saved state resumes only under the same one."""
         settings = {**asdict(self), "pipeline": repr(pipeline_options), "list": Path(training_list).read_text()}
         settings.pop("threads")
+        # Under constant, more epochs continue a finished run rather than restart it, and runs
+        # made before the key keep their fingerprint; a cosine schedule spans the run's epochs,
+        # so another number is another schedule.
         if self.learning_rate_schedule == "constant":
-            settings.pop("epochs")  # more epochs continue a finished run rather than restart it
-        # (A cosine schedule spans the run's epochs: another number is another schedule.)
-        if settings["learning_rate_schedule"] == "constant":
-            settings.pop("learning_rate_schedule")  # the fingerprints of runs made before the key
+            del settings["epochs"], settings["learning_rate_schedule"]
         settings.pop("checkpoint")  # which epoch is kept: the same training either way
         settings.pop("validation")  # validating changes no weight
         network = registry.get(self.model)
