@@ -246,7 +246,6 @@ def test_rewritten_layers_match_their_convolutions(name, length, rewritten):
         layers.DenseConv2D,
         layers.FramedConv2D,
         layers.TimeConv2D,
-        layers.TapMatmulConv2D,
         layers.TemporalConv3D,
         layers.FusedBatchNormalization,
     )
@@ -274,50 +273,6 @@ def test_rewritten_layers_match_their_convolutions(name, length, rewritten):
         scale = np.abs(expected).max()
         np.testing.assert_allclose(gradients[path], expected, rtol=1e-3, atol=1e-4 * scale, err_msg=path)
     assert any(np.abs(g).max() > 0 for g in gradients.values())
-
-
-@pytest.mark.parametrize("padding", ["same", "valid"])
-@pytest.mark.parametrize("stride", [1, 2, 3])
-def test_tap_matmuls_compute_the_convolution(stride, padding):
-    """TapMatmulConv2D (HearNet's conv1) is Conv2D over a one-column map for any stride and
-    padding: outputs, kernel and input gradients against Keras' Conv2D with the same
-    weights, and against the convolution sum written out in NumPy."""
-    import keras
-    import tensorflow as tf
-
-    rng = np.random.default_rng(stride)
-    frames, channels, filters, taps = 23, 5, 4, 4
-    x = rng.normal(size=(2, frames, 1, channels)).astype(np.float32)
-    kernel = rng.normal(size=(taps, 1, channels, filters)).astype(np.float32)
-    bias = rng.normal(size=filters).astype(np.float32)
-    tapped = layers.TapMatmulConv2D(filters, (taps, 1), strides=(stride, 1), padding=padding, name="tapped")
-    plain = keras.layers.Conv2D(filters, (taps, 1), strides=(stride, 1), padding=padding, name="plain")
-    results = []
-    for layer in (tapped, plain):
-        layer.build(x.shape)
-        layer.kernel.assign(kernel)
-        layer.bias.assign(bias)
-        inputs = tf.constant(x)
-        with tf.GradientTape() as tape:
-            tape.watch(inputs)
-            y = layer(inputs)
-            loss = tf.reduce_sum(tf.sin(y))  # a nonlinear loss: every output's gradient differs
-        results.append([np.asarray(y), *map(np.asarray, tape.gradient(loss, [inputs, layer.kernel, layer.bias]))])
-    for got, expected in zip(*results, strict=True):
-        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
-    # The sum itself, in float64: TensorFlow's SAME pads (out - 1) * stride + taps - frames
-    # frames, the odd one at the end.
-    outputs = -(-frames // stride) if padding == "same" else (frames - taps) // stride + 1
-    pad = max((outputs - 1) * stride + taps - frames, 0) if padding == "same" else 0
-    padded = np.pad(x[:, :, 0].astype(np.float64), ((0, 0), (pad // 2, pad - pad // 2), (0, 0)))
-    expected = np.stack(
-        [
-            np.einsum("bkc,kcf->bf", padded[:, t * stride : t * stride + taps], kernel[:, 0].astype(np.float64)) + bias
-            for t in range(outputs)
-        ],
-        axis=1,
-    )
-    np.testing.assert_allclose(results[0][0][:, :, 0], expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
 
 
 def test_fused_batch_norm_updates_the_moving_statistics_as_keras_does():

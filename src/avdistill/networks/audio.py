@@ -10,7 +10,6 @@ from avdistill.networks.layers import (
     DenseConv2D,
     FramedConv2D,
     FusedBatchNormalization,
-    TapMatmulConv2D,
     TimeConv2D,
     shared_net,
     slim_l2,
@@ -29,9 +28,7 @@ def hearnet(sample_length: int = 5) -> keras.Model:
     spectrogram = keras.Input((time_steps, 1, STFT_FFT_LENGTH // 2 + 1), name="spectrogram")
     x = spectrogram
     for index, (filters, kernel) in enumerate(((128, 11), (256, 5), (256, 3)), start=1):
-        # conv1 needs no input gradient: as matmuls (TapMatmulConv2D), conv2-conv3 as convolutions.
-        convolution = TapMatmulConv2D if index == 1 else TimeConv2D
-        x = convolution(
+        x = TimeConv2D(
             filters, (kernel, 1), padding="same", activation="relu", kernel_regularizer=l2, name=f"{scope}.conv{index}"
         )(x)
         x = layers.MaxPool2D((5, 1), (5, 1), name=f"{scope}.pool{index}")(x)

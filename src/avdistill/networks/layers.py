@@ -186,38 +186,6 @@ class TimeConv2D(layers.Conv2D):
         return keras.ops.reshape(outputs, (-1, outputs.shape[2], 1, filters))
 
 
-class TapMatmulConv2D(TimeConv2D):
-    """A TimeConv2D computed as one matmul per tap: y[t] = sum_k x[t * stride + k] @ kernel[k].
-
-    For a first layer over many channels: HearNet's conv1, 11 taps over the spectrogram's
-    257 bins and 500 frames, 88 % of HearNet's FLOPs. Its step needs the forward pass and the
-    kernel's gradient (no input gradient below a first layer), and TensorFlow's convolution
-    kernels run that shape far from the matmul rate: forward and kernel gradient at batch 32,
-    one thread, took 0.74 s as a convolution and 0.34 s as 11 matmuls with oneDNN limited to
-    AVX2 (2.2x), 0.27 s and 0.20 s with oneDNN's AVX-512 kernels (1.4x), 0.40 s and 0.29 s
-    with TensorFlow's own (1.4x) (`benchmarks/README.md`). Layers above the first need the
-    input gradient too, which the taps' shifted slices make slower than the convolution
-    (0.4-0.8x on HearNet's conv2-conv3 and SoundNet5's conv2-conv4): they stay TimeConv2D.
-    The variables and config are Conv2D's; only the order of the float32 sums differs.
-    """
-
-    def convolution_op(self, inputs, kernel):
-        taps, _, channels, filters = kernel.shape
-        frames, stride = inputs.shape[1], self.strides[0]
-        x = keras.ops.reshape(inputs, (-1, frames, channels))
-        if self.padding == "same":  # TensorFlow's SAME: the extra padding goes at the end
-            outputs = -(-frames // stride)
-            total = max((outputs - 1) * stride + taps - frames, 0)
-            x = keras.ops.pad(x, ((0, 0), (total // 2, total - total // 2), (0, 0)))
-        else:
-            outputs = (frames - taps) // stride + 1
-        span = (outputs - 1) * stride + 1
-        y = keras.ops.matmul(x[:, 0:span:stride], kernel[0, 0])
-        for tap in range(1, taps):
-            y = y + keras.ops.matmul(x[:, tap : tap + span : stride], kernel[tap, 0])
-        return keras.ops.reshape(y, (-1, outputs, 1, filters))
-
-
 class FusedBatchNormalization(layers.BatchNormalization):
     """Keras' BatchNormalization whose training-mode step is TensorFlow's fused kernel.
 
@@ -267,7 +235,7 @@ class FusedBatchNormalization(layers.BatchNormalization):
 
 def as_convolutions(model: keras.Model) -> keras.Model:
     """The same network with the layers above back in their plain Keras form (DenseConv2D,
-    FramedConv2D, TimeConv2D and TapMatmulConv2D as Conv2D, TemporalConv3D as Conv3D), with the same weights: the
+    FramedConv2D and TimeConv2D as Conv2D, TemporalConv3D as Conv3D), with the same weights: the
     reference the tests compare against and the baseline `benchmarks/bench_train.py
     --baseline` measures. FusedBatchNormalization becomes Keras' BatchNormalization."""
     plain = {
@@ -275,7 +243,6 @@ def as_convolutions(model: keras.Model) -> keras.Model:
         DenseConv2D: layers.Conv2D,
         FramedConv2D: layers.Conv2D,
         TimeConv2D: layers.Conv2D,
-        TapMatmulConv2D: layers.Conv2D,
         TemporalConv3D: layers.Conv3D,
     }
 
