@@ -117,9 +117,32 @@ def test_office_and_terrace_add_their_interferers_to_the_image():
     quiet = simulate_sequence(1, 1, 3, options)[0][..., 0].mean(axis=0)
     office = simulate_sequence(2, 1, 3, options)[0][..., 0].mean(axis=0)
     terrace = simulate_sequence(3, 1, 3, options)[0][..., 0].mean(axis=0)
-    # The colleague sits at the right edge; the birds are in the tree at the top left.
+    # The colleague and the passer-by are at the right edge; the birds in the tree at the top left.
     assert office[10:30, 40:].mean() > quiet[10:30, 40:].mean() + 1
+    assert terrace[10:30, 40:].mean() > quiet[10:30, 40:].mean() + 1
     assert terrace[:10, :10].mean() > quiet[:10, :10].mean() + 1
+
+
+@pytest.mark.parametrize("location", [2, 3])
+def test_the_second_person_does_one_of_the_datasets_actions_as_loud_as_a_subject(location):
+    """The office colleague and the terrace passer-by do one of the dataset's other actions at
+    a subject's level, so the microphone alone cannot tell which sound is the subject's."""
+    from avdistill.data.scenes import action_scene, mix, subject_traits
+
+    subject = subject_traits(0, 1)
+    scene = action_scene(0, subject, np.random.default_rng(0), 48)  # the subject claps
+    # A subject's loudness spans 0.7-1.3 of its action's level, at 0.05 RMS for level 1;
+    # hammering (raw 8) is 1.5, clicking (raw 5) 0.6: disjoint ranges, so each RMS below
+    # also says which action the person does.
+    for other_action, level in ((8, 1.5), (5, 0.6)):
+        for draw in range(4):
+            sound = mix(location, scene, subject, 0, 0, 1, np.random.default_rng(draw), (other_action,))
+            target, (person, uv) = sound.directional[0][0], sound.directional[1]
+            assert 0.05 * level * 0.7 <= np.sqrt(np.mean(person**2)) <= 0.05 * level * 1.3
+            np.testing.assert_allclose(uv[:, 0], 0.88)  # at the right edge
+            # ... and in the microphone, mixed with the subject (beside reverberation, wind and
+            # birds; a sound the microphone did not hear would correlate about 0).
+            assert np.corrcoef(sound.microphone - target, person)[0, 1] > 0.3
 
 
 def test_video_shows_the_action():

@@ -339,42 +339,69 @@ class Mix:
     directional: list  # [(dry signal, uv [F, 2])]: sources the array resolves
     diffuse: np.ndarray  # reverberation tails, wind, ventilation, sensor noise
     microphone: np.ndarray  # what microphone 0 records: all of it
-    interferer_uv: np.ndarray | None = None
-    interferer_active: np.ndarray | None = None  # [F] 0..1
+    interferer_uv: np.ndarray | None = None  # [F, 2]: the second person (office, terrace)
+    interferer_active: np.ndarray | None = None  # [F] 0..1: how loud they are
 
 
-def mix(location: int, scene: Scene, subject: Subject, action: int, seed: int, subject_id: int, rng) -> Mix:
+# Relative level of each raw action's sound (hammering is loud, clicks and peanuts soft).
+ACTION_LEVEL = {8: 1.5, 5: 0.6, 9: 0.6, 1: 0.8}
+OTHER_PERSON_X = 0.88  # the second person's place: the right edge of the view
+
+
+def _other_person(other_actions: tuple, seed: int, subject_id: int, rng, num_frames: int):
+    """The office colleague or the terrace passer-by: a second person at the right edge doing
+    one of the dataset's other actions, as loud as a subject (0.7-1.3 of the action's level,
+    a subject's range of loudness). The single microphone cannot tell which of the two
+    sounds is the subject's; the acoustic image and the video place them. With no other
+    action (a one-action dataset) the colleague speaks, clicks or types, as before."""
+    person_action = int(rng.choice(list(other_actions or (2, 5, 6))))
+    person = subject_traits(seed, 100 + subject_id)
+    person.x = OTHER_PERSON_X
+    other = action_scene(person_action, person, rng, num_frames)
+    level = ACTION_LEVEL.get(person_action, 1.0) * rng.uniform(0.7, 1.3)
+    signal = other.target / (np.sqrt(np.mean(other.target**2)) + 1e-12) * 0.05 * level
+    uv = np.c_[np.full(num_frames, OTHER_PERSON_X), other.target_uv[:, 1] * 0.85]
+    activity = np.sqrt(np.mean(signal.reshape(num_frames, -1) ** 2, axis=1))
+    return signal, uv, activity / (activity.max() + 1e-12)
+
+
+def mix(
+    location: int,
+    scene: Scene,
+    subject: Subject,
+    action: int,
+    seed: int,
+    subject_id: int,
+    rng,
+    other_actions: tuple = (),
+) -> Mix:
+    """What the sensor receives. `other_actions`: the dataset's actions but the subject's,
+    among which the second person of the office and the terrace picks theirs."""
     import scipy.signal
 
     n = len(scene.target)
     num_frames = n // SAMPLES_PER_FRAME
-    level = {8: 1.5, 5: 0.6, 9: 0.6, 1: 0.8}.get(action, 1.0) * subject.loudness
+    level = ACTION_LEVEL.get(action, 1.0) * subject.loudness
     target = scene.target / (np.sqrt(np.mean(scene.target**2)) + 1e-12) * 0.05 * level
     sensor_noise = 1e-4 * rng.standard_normal(n)
     if location == 1:  # anechoic chamber: the source alone
         return Mix([(target, scene.target_uv)], sensor_noise, target + sensor_noise)
 
-    if location == 2:  # open-space office
+    interferer, interferer_uv, activity = _other_person(other_actions, seed, subject_id, rng, num_frames)
+    if location == 2:  # open-space office, with a colleague at the next desk
         rir = _room_impulse_response(rng)
-        colleague_action = int(rng.choice([2, 5, 6]))  # speaking, clicking or typing
-        colleague = subject_traits(seed, 100 + subject_id)
-        colleague.x = 0.88
-        other = action_scene(colleague_action, colleague, rng, num_frames)
-        interferer = other.target / (np.sqrt(np.mean(other.target**2)) + 1e-12) * 0.05 * rng.uniform(0.5, 0.9)
-        interferer_uv = np.c_[np.full(num_frames, 0.88), other.target_uv[:, 1] * 0.85]
         reverb = scipy.signal.fftconvolve(target + interferer, rir)[:n] * 0.7
         ventilation = _bandpass_noise(rng, n, 40, 500) * 0.012
         diffuse = reverb + ventilation + sensor_noise
-        activity = np.sqrt(np.mean(interferer.reshape(num_frames, -1) ** 2, axis=1))
         return Mix(
             [(target, scene.target_uv), (interferer, interferer_uv)],
             diffuse,
             target + interferer + diffuse,
             interferer_uv,
-            activity / (activity.max() + 1e-12),
+            activity,
         )
 
-    # outdoor terrace: gusty wind and distant birds in a tree
+    # outdoor terrace: a passer-by, gusty wind and distant birds in a tree
     gust = np.interp(np.arange(n), np.linspace(0, n, n // FS + 3), rng.uniform(0.2, 1.0, n // FS + 3))
     wind = _bandpass_noise(rng, n, 20, 250) * gust * 0.04
     birds = _birds(rng, n)
@@ -382,11 +409,10 @@ def mix(location: int, scene: Scene, subject: Subject, action: int, seed: int, s
     tree_uv = np.tile([0.1, 0.15], (num_frames, 1))
     traffic = _bandpass_noise(rng, n, 60, 400) * 0.006
     diffuse = wind + traffic + sensor_noise
-    activity = np.sqrt(np.mean(birds.reshape(num_frames, -1) ** 2, axis=1))
     return Mix(
-        [(target, scene.target_uv), (birds, tree_uv)],
+        [(target, scene.target_uv), (interferer, interferer_uv), (birds, tree_uv)],
         diffuse,
-        target + birds + diffuse,
-        tree_uv,
-        activity / (activity.max() + 1e-12),
+        target + interferer + birds + diffuse,
+        interferer_uv,
+        activity,
     )
