@@ -51,23 +51,26 @@ def _train(
     return options, pipeline, state
 
 
+# Epochs of the `trained` fixture's run. With the second person of the office and the terrace
+# (two locations of three) the tiny DualCamNet run reached 0.47 training accuracy after 4.
+EPOCHS = 6
+
+
 @pytest.fixture(scope="module")
 def trained(tiny_records, tiny_lists, tmp_path_factory):
     out = tmp_path_factory.mktemp("dualcamnet")
     test_lists = {"testing": tiny_lists / "testing.txt", "validation": tiny_lists / "validation.txt"}
-    options, pipeline, state = _train(tiny_records, tiny_lists, out, epochs=4, crops=4, test_lists=test_lists)
+    options, pipeline, state = _train(tiny_records, tiny_lists, out, epochs=EPOCHS, crops=4, test_lists=test_lists)
     return out, options, pipeline, state
 
 
 def test_training_learns_the_tiny_split(trained, tiny_records, tiny_lists):
     out, options, pipeline, state = trained
     history = [row for row in state["history"]]
-    assert len(history) == 4
+    assert len(history) == EPOCHS
     assert history[-1]["loss"] < history[0]["loss"]
-    # 4 actions in the tiny set: chance is at most 1/4 on any list. With the second person
-    # of the office and the terrace (two locations of three) 4 epochs do not reach 1/2:
-    # 0.4 is 1.6x chance over the epoch's 112 samples (3.7 standard errors at chance).
-    assert history[-1]["accuracy"] > 0.4
+    # 4 actions in the tiny set: chance is at most 1/4 on any list.
+    assert history[-1]["accuracy"] > 0.5
     metrics = evaluate(
         options,
         pipeline,
@@ -83,7 +86,7 @@ def test_training_learns_the_tiny_split(trained, tiny_records, tiny_lists):
     assert stored["clips"] == blocks * 2  # 5-s clips
     assert np.array(stored["confusion_matrix"]).sum() == stored["clips"]
     csv = (out / "history.csv").read_text().splitlines()
-    assert csv[0] == "epoch,loss,accuracy,val_loss,val_accuracy,learning_rate" and len(csv) == 5
+    assert csv[0] == "epoch,loss,accuracy,val_loss,val_accuracy,learning_rate" and len(csv) == EPOCHS + 1
     assert list((out / "state" / "tensorboard").rglob("events.out.tfevents.*"))
 
 
@@ -125,7 +128,7 @@ def test_training_job_test_logits_score_as_a_separate_test(trained, tiny_records
 
 def test_best_validation_weights_are_kept(trained):
     out, _, _, state = trained
-    best = max(range(4), key=lambda e: (state["history"][e]["val_accuracy"], e))  # ties: later epoch
+    best = max(range(EPOCHS), key=lambda e: (state["history"][e]["val_accuracy"], e))  # ties: later epoch
     assert state["best_epoch"] == best
     kept = read_weights(out / "model.weights.npz")
     np.testing.assert_array_equal(
@@ -134,7 +137,7 @@ def test_best_validation_weights_are_kept(trained):
 
 
 def test_checkpoint_last_keeps_the_last_epoch_without_retraining(trained, tiny_records, tiny_lists):
-    """checkpoint: last reuses the finished run's state (it trains the same) and keeps epoch 4."""
+    """checkpoint: last reuses the finished run's state (it trains the same) and keeps its last epoch."""
     out, options, pipeline, state = trained
     lists = (tiny_lists / "training.txt", tiny_lists / "validation.txt", {"acoustic": tiny_records["acoustic"]})
 
@@ -143,7 +146,7 @@ def test_checkpoint_last_keeps_the_last_epoch_without_retraining(trained, tiny_r
         return train(replace(options, checkpoint=checkpoint), pipeline, *lists, out / "state", weights, history)
 
     again = keep("last", "last_kept")
-    assert again["history"] == state["history"]  # resumed after epoch 4: nothing retrained
+    assert again["history"] == state["history"]  # resumed after the last epoch: nothing retrained
     kept, final = read_weights(out / "last_kept.weights.npz"), read_weights(out / "state" / "last.weights.npz")
     for key in kept:
         np.testing.assert_array_equal(kept[key], final[key], err_msg=key)
@@ -173,12 +176,12 @@ def test_validation_after_the_last_epoch_only_trains_the_same_weights(trained, t
     out, _, pipeline, state = trained
     result, once, lists = _train_validating(trained, tiny_records, tiny_lists, tmp_path, "last_epoch")
     history = result["history"]
-    assert [row["epoch"] for row in history] == [1, 2, 3, 4]
-    assert [("val_accuracy" in row) for row in history] == [False, False, False, True]
+    assert [row["epoch"] for row in history] == list(range(1, EPOCHS + 1))
+    assert [("val_accuracy" in row) for row in history] == [False] * (EPOCHS - 1) + [True]
     assert history[-1]["val_accuracy"] == state["history"][-1]["val_accuracy"]
     assert history[-1]["loss"] == state["history"][-1]["loss"]
     rows = (tmp_path / "history.csv").read_text().splitlines()[1:]
-    assert [row.split(",")[3:5] for row in rows[:3]] == [["", ""]] * 3 and "" not in rows[3].split(",")
+    assert [row.split(",")[3:5] for row in rows[:-1]] == [["", ""]] * (EPOCHS - 1) and "" not in rows[-1].split(",")
     # The report's training curves read such a history (they failed on the empty columns).
     from avdistill.report.figures import training_curves
 
@@ -199,7 +202,7 @@ def test_never_validating_trains_the_same_weights_and_writes_no_validation(train
     assert not any("val_accuracy" in row or "val_loss" in row for row in result["history"])
     header, *rows = (tmp_path / "history.csv").read_text().splitlines()
     assert header.split(",")[3:5] == ["val_loss", "val_accuracy"]
-    assert len(rows) == 4 and all(row.split(",")[3:5] == ["", ""] for row in rows)
+    assert len(rows) == EPOCHS and all(row.split(",")[3:5] == ["", ""] for row in rows)
     from avdistill.report.figures import training_curves
 
     training_curves([tmp_path / "history.csv"], tmp_path / "curves.png")
@@ -228,7 +231,7 @@ def test_cosine_schedule_decays_to_zero_over_the_run(tiny_records, tiny_lists, t
     _, _, state = _train(tiny_records, tiny_lists, tmp_path, epochs=4, crops=4, learning_rate_schedule="cosine")
     expected = [1e-3 * (1 + np.cos(np.pi * epoch / 4)) / 2 for epoch in (1, 2, 3, 4)]
     np.testing.assert_allclose([row["learning_rate"] for row in state["history"]], expected, rtol=1e-6, atol=1e-12)
-    assert [row["learning_rate"] for row in constant["history"]] == pytest.approx([1e-3] * 4)
+    assert [row["learning_rate"] for row in constant["history"]] == pytest.approx([1e-3] * EPOCHS)
     assert state["history"][1]["loss"] != constant["history"][1]["loss"]
 
 
