@@ -339,13 +339,18 @@ class Mix:
     directional: list  # [(dry signal, uv [F, 2])]: sources the array resolves
     diffuse: np.ndarray  # reverberation tails, wind, ventilation, sensor noise
     microphone: np.ndarray  # what microphone 0 records: all of it
-    interferer_uv: np.ndarray | None = None  # [F, 2]: the second person (office, terrace)
-    interferer_active: np.ndarray | None = None  # [F] 0..1: how loud they are
+    person_uv: np.ndarray | None = None  # [F, 2]: the second person (office, terrace)
+    person_active: np.ndarray | None = None  # [F] 0..1: how loud they are
 
 
 # Relative level of each raw action's sound (hammering is loud, clicks and peanuts soft).
 ACTION_LEVEL = {8: 1.5, 5: 0.6, 9: 0.6, 1: 0.8}
 OTHER_PERSON_X = 0.88  # the second person's place: the right edge of the view
+
+
+def _at_level(signal: np.ndarray, level: float) -> np.ndarray:
+    """`signal` scaled to an RMS of 0.05 x `level` (level 1: a subject's ordinary action)."""
+    return signal / (np.sqrt(np.mean(signal**2)) + 1e-12) * 0.05 * level
 
 
 def _other_person(other_actions: tuple, seed: int, subject_id: int, rng, num_frames: int):
@@ -359,7 +364,7 @@ def _other_person(other_actions: tuple, seed: int, subject_id: int, rng, num_fra
     person.x = OTHER_PERSON_X
     other = action_scene(person_action, person, rng, num_frames)
     level = ACTION_LEVEL.get(person_action, 1.0) * rng.uniform(0.7, 1.3)
-    signal = other.target / (np.sqrt(np.mean(other.target**2)) + 1e-12) * 0.05 * level
+    signal = _at_level(other.target, level)
     uv = np.c_[np.full(num_frames, OTHER_PERSON_X), other.target_uv[:, 1] * 0.85]
     activity = np.sqrt(np.mean(signal.reshape(num_frames, -1) ** 2, axis=1))
     return signal, uv, activity / (activity.max() + 1e-12)
@@ -382,22 +387,22 @@ def mix(
     n = len(scene.target)
     num_frames = n // SAMPLES_PER_FRAME
     level = ACTION_LEVEL.get(action, 1.0) * subject.loudness
-    target = scene.target / (np.sqrt(np.mean(scene.target**2)) + 1e-12) * 0.05 * level
+    target = _at_level(scene.target, level)
     sensor_noise = 1e-4 * rng.standard_normal(n)
     if location == 1:  # anechoic chamber: the source alone
         return Mix([(target, scene.target_uv)], sensor_noise, target + sensor_noise)
 
-    interferer, interferer_uv, activity = _other_person(other_actions, seed, subject_id, rng, num_frames)
+    person, person_uv, activity = _other_person(other_actions, seed, subject_id, rng, num_frames)
     if location == 2:  # open-space office, with a colleague at the next desk
         rir = _room_impulse_response(rng)
-        reverb = scipy.signal.fftconvolve(target + interferer, rir)[:n] * 0.7
+        reverb = scipy.signal.fftconvolve(target + person, rir)[:n] * 0.7
         ventilation = _bandpass_noise(rng, n, 40, 500) * 0.012
         diffuse = reverb + ventilation + sensor_noise
         return Mix(
-            [(target, scene.target_uv), (interferer, interferer_uv)],
+            [(target, scene.target_uv), (person, person_uv)],
             diffuse,
-            target + interferer + diffuse,
-            interferer_uv,
+            target + person + diffuse,
+            person_uv,
             activity,
         )
 
@@ -405,14 +410,14 @@ def mix(
     gust = np.interp(np.arange(n), np.linspace(0, n, n // FS + 3), rng.uniform(0.2, 1.0, n // FS + 3))
     wind = _bandpass_noise(rng, n, 20, 250) * gust * 0.04
     birds = _birds(rng, n)
-    birds = birds / (np.sqrt(np.mean(birds**2)) + 1e-12) * 0.05 * rng.uniform(0.4, 0.7)
+    birds = _at_level(birds, rng.uniform(0.4, 0.7))
     tree_uv = np.tile([0.1, 0.15], (num_frames, 1))
     traffic = _bandpass_noise(rng, n, 60, 400) * 0.006
     diffuse = wind + traffic + sensor_noise
     return Mix(
-        [(target, scene.target_uv), (interferer, interferer_uv), (birds, tree_uv)],
+        [(target, scene.target_uv), (person, person_uv), (birds, tree_uv)],
         diffuse,
-        target + interferer + birds + diffuse,
-        interferer_uv,
+        target + person + birds + diffuse,
+        person_uv,
         activity,
     )

@@ -274,10 +274,10 @@ def render_frames(location: int, scene: Scene, subject: Subject, mix: Mix, frame
     frames = np.empty((len(scene.hands), height, width, 3), np.uint8)
     for i in range(len(scene.hands)):
         image = background.copy()
-        if mix.interferer_uv is not None:  # the colleague or passer-by, moving when active
-            bob = 0.01 * mix.interferer_active[i]
+        if mix.person_uv is not None:  # the colleague or passer-by, moving when active
+            bob = 0.01 * mix.person_active[i]
             hands = [(0.84, 0.62 + bob), (0.92, 0.62 - bob)]
-            _draw_person(image, 0.88, 0.02, (90, 120, 60), (120, 150, 200), hands, mix.interferer_active[i], scale=0.6)
+            _draw_person(image, 0.88, 0.02, (90, 120, 60), (120, 150, 200), hands, mix.person_active[i], scale=0.6)
         if scene.table:
             cv2.rectangle(
                 image,
