@@ -42,13 +42,14 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from scipy.special import softmax
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).parent))
 
 from machine import machine_info  # noqa: E402  (benchmarks/machine.py, beside this script)
 
-from avdistill.report.uncertainty import block_scores, bootstrap_interval, mcnemar_exact  # noqa: E402
+from avdistill.report.tables import paired_difference, read_metrics, table1_frame  # noqa: E402
 
 SPLIT = "all"
 STUDENT_RUN = "results/stage2/hearnet/from_dualcamnet/all/lambda~0.5/T~1.0/seed~{seed}"
@@ -79,18 +80,14 @@ def clip_locations(testing_list: Path, metrics: dict) -> np.ndarray:
     return np.array([location_of(entries[i * per_clip]) for i in range(len(metrics["clip_labels"]))])
 
 
-def correct(metrics: dict) -> np.ndarray:
-    return np.array(metrics["clip_labels"]) == np.array(metrics["clip_predictions"])
-
-
 def by_location(run_dir: Path, seeds: list[int]) -> dict:
     out = {}
     for name, pattern in RUNS.items():
         rows = defaultdict(list)
         for seed in seeds:
-            metrics = json.loads((run_dir / pattern.format(seed=seed) / "metrics.json").read_text())
+            metrics = read_metrics(run_dir / pattern.format(seed=seed) / "metrics.json")
             locations = clip_locations(run_dir / f"results/lists/{SPLIT}/testing.txt", metrics)
-            hits = correct(metrics)
+            hits = table1_frame([metrics])["correct"].iloc[0]
             for location in sorted(set(locations)):
                 rows[f"location_{location}"].append(float(hits[locations == location].mean()))
             rows["all"].append(float(hits.mean()))
@@ -99,7 +96,7 @@ def by_location(run_dir: Path, seeds: list[int]) -> dict:
 
 
 def microphone_ceiling(run_dir: Path, seeds: list[int]) -> dict:
-    metrics = json.loads((run_dir / RUNS["HearNet from labels"].format(seed=seeds[0]) / "metrics.json").read_text())
+    metrics = read_metrics(run_dir / RUNS["HearNet from labels"].format(seed=seeds[0]) / "metrics.json")
     locations = clip_locations(run_dir / f"results/lists/{SPLIT}/testing.txt", metrics)
     share = {location: float(np.mean(locations == location)) for location in (1, 2, 3)}
     return {
@@ -125,12 +122,6 @@ def training_samples(training_list: Path, sample_length: int) -> list[list[str]]
     return [block[o : o + sample_length] for block in blocks for o in range(len(block) - sample_length + 1)]
 
 
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = logits / temperature
-    z = np.exp(z - z.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
-
-
 def teacher_targets(run_dir: Path, seeds: list[int], sample_length: int = 5, temperature: float = 1.0) -> dict:
     samples = training_samples(run_dir / f"results/lists/{SPLIT}/training.txt", sample_length)
     out = defaultdict(lambda: defaultdict(list))
@@ -142,7 +133,7 @@ def teacher_targets(run_dir: Path, seeds: list[int], sample_length: int = 5, tem
             chosen = [s for s in samples if location is None or location_of(s[0]) == location]
             logits = np.stack([record_logits[[index[e] for e in sample]].mean(axis=0) for sample in chosen])
             labels = np.array([action_of(sample[0]) for sample in chosen])
-            target = softmax(logits, temperature)
+            target = softmax(logits / temperature, axis=-1)
             key = "all" if location is None else f"location_{location}"
             out[key]["argmax_is_label"].append(float(np.mean(target.argmax(axis=1) == labels)))
             out[key]["probability_of_label"].append(float(target[np.arange(len(labels)), labels].mean()))
@@ -166,12 +157,14 @@ def control_logits(source: Path, out: Path, sharpen: float | None) -> None:
     np.savez(out, **arrays)
 
 
-def distil_control(run_dir: Path, seed: int, name: str, sharpen: float | None, scratch: Path) -> tuple[np.ndarray, int]:
-    """One control run in `scratch`, with the stage-2 run's own params; its per-clip correctness."""
+def distil_control(run_dir: Path, seed: int, name: str, sharpen: float | None, scratch: Path) -> Path:
+    """One control run in `scratch`, with the stage-2 run's own params, scored as its test
+    job scores it; the path of its metrics.json."""
     from avdistill.train.distillation import run_distillation
     from avdistill.train.evaluate import score_test_logits
 
-    provenance = json.loads((run_dir / STUDENT_RUN.format(seed=seed) / "provenance.json").read_text())
+    run = run_dir / STUDENT_RUN.format(seed=seed)
+    provenance = json.loads((run / "provenance.json").read_text())
     params = provenance["params"]
     inputs = {key: files[0]["path"] for key, files in provenance["inputs"].items() if files}
     folder = scratch / name / f"seed~{seed}"
@@ -203,30 +196,31 @@ def distil_control(run_dir: Path, seed: int, name: str, sharpen: float | None, s
         )
     finally:
         os.chdir(cwd)
-    metrics = score_test_logits(
-        "hearnet", folder / "test_logits.npz", folder / "model.weights.npz", folder / "metrics.json", 5, None
+    clip_length = read_metrics(run / "metrics.json")["clip_length"]
+    score_test_logits(
+        "hearnet",
+        folder / "test_logits.npz",
+        folder / "model.weights.npz",
+        folder / "metrics.json",
+        clip_length,
+        {"split": SPLIT, "seed": seed, "teacher": name},
     )
-    return correct(metrics), metrics["clips_per_block"]
+    return folder / "metrics.json"
 
 
-def paired_with_labels(run_dir: Path, seeds: list[int], hits: dict[int, np.ndarray], clips_per_block: int) -> dict:
-    baseline = {
-        seed: correct(
-            json.loads((run_dir / RUNS["HearNet from labels"].format(seed=seed) / "metrics.json").read_text())
-        )
-        for seed in seeds
-    }
-    differences = np.stack(
-        [block_scores(hits[s], clips_per_block) - block_scores(baseline[s], clips_per_block) for s in seeds]
+def paired_with_labels(run_dir: Path, seeds: list[int], control_metrics: list[Path]) -> dict:
+    """The control runs against HearNet from labels, as `comparisons.csv` pairs two models."""
+    control = table1_frame([read_metrics(path) for path in control_metrics])
+    labels = table1_frame(
+        [read_metrics(run_dir / RUNS["HearNet from labels"].format(seed=s) / "metrics.json") for s in seeds]
     )
-    low, high = bootstrap_interval(differences)
-    test = mcnemar_exact(np.concatenate([hits[s] for s in seeds]), np.concatenate([baseline[s] for s in seeds]))
+    paired = paired_difference(control, labels)
     return {
-        "accuracy_percent": round(100 * float(np.mean([hits[s].mean() for s in seeds])), 1),
-        "per_seed_percent": [round(100 * float(hits[s].mean()), 1) for s in seeds],
-        "minus_hearnet_from_labels_pp": round(100 * float(differences.mean()), 1),
-        "interval_95_pp": [round(100 * low, 1), round(100 * high, 1)],
-        "mcnemar": test,
+        "accuracy_percent": round(100 * paired["accuracy_a"], 1),
+        "per_seed_percent": [round(100 * a, 1) for a in control.sort_values("seed")["accuracy"]],
+        "minus_hearnet_from_labels_pp": round(100 * paired["difference"], 1),
+        "interval_95_pp": [round(100 * paired["ci_low"], 1), round(100 * paired["ci_high"], 1)],
+        "mcnemar": {key: paired[key] for key in ("a_only", "b_only", "p_value")},
     }
 
 
@@ -251,10 +245,8 @@ def main() -> None:
         scratch = (args.scratch or run_dir / "diagnosis").resolve()
         report["controls"] = {}
         for name, sharpen in CONTROLS.items():
-            hits, clips_per_block = {}, None
-            for seed in seeds:
-                hits[seed], clips_per_block = distil_control(run_dir, seed, name, sharpen, scratch)
-            report["controls"][name] = paired_with_labels(run_dir, seeds, hits, clips_per_block)
+            metrics = [distil_control(run_dir, seed, name, sharpen, scratch) for seed in seeds]
+            report["controls"][name] = paired_with_labels(run_dir, seeds, metrics)
             print(name, report["controls"][name], flush=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k != "machine"}, indent=1))

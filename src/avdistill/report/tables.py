@@ -182,8 +182,9 @@ def summarise(frame: pd.DataFrame, cell: list[str], chance: float, **bootstrap) 
     return summary.astype({"n_seeds": int, "n_clips": int, "n_blocks": int})
 
 
-def _paired(a: pd.DataFrame, b: pd.DataFrame, **bootstrap) -> dict | None:
-    """Difference a - b over the seeds both ran, paired by seed and test clip."""
+def paired_difference(a: pd.DataFrame, b: pd.DataFrame, **bootstrap) -> dict | None:
+    """Difference a - b over the seeds both ran, paired by seed and test clip: two table1_frame
+    selections (one model each); their 95 % interval and McNemar test."""
     common = sorted(set(a["seed"]) & set(b["seed"]))
     if not common:
         return None
@@ -233,7 +234,7 @@ def comparisons(frame: pd.DataFrame, split_column: str, test_list_column: str | 
             for member in registry.ensemble_members(teacher)
         ]
         for comparison, a, b in pairs:
-            result = None if a.empty or b.empty else _paired(a, b, **bootstrap)
+            result = None if a.empty or b.empty else paired_difference(a, b, **bootstrap)
             if result:
                 names = {"a": model_label(a.iloc[0]), "b": model_label(b.iloc[0])}
                 rows.append({"split": split, "test_list": test_list, "comparison": comparison, **names, **result})
