@@ -231,7 +231,21 @@ def _outputs_and_gradients(model, inputs, labels):
             {f"SoundNet.{name}" for name in ("conv1", "conv2", "conv3", "conv4", "conv5", "conv6", "fc1", "fc2")}
             | {f"SoundNet.conv{index}.norm" for index in range(1, 6)},
         ),
-        ("resnet50", 1, {"resnet_v1_50.logits"}),
+        # At a 32-pixel crop the maps are 16 (conv1), 8 (pool1), then halved by the last
+        # unit of blocks 1-3: block3's last unit reaches 1x1 at its strided conv2, and
+        # block4 works on 1x1 maps. Every convolution with one output position is a matmul.
+        (
+            "resnet50",
+            1,
+            {"resnet_v1_50.logits"}
+            | {f"resnet_v1_50.block3.unit_6.bottleneck_v1.{conv}" for conv in ("conv2", "conv3")}
+            | {
+                f"resnet_v1_50.block4.unit_{unit}.bottleneck_v1.{conv}"
+                for unit in (1, 2, 3)
+                for conv in ("conv1", "conv2", "conv3")
+            }
+            | {"resnet_v1_50.block4.unit_1.bottleneck_v1.shortcut"},
+        ),
     ],
 )
 def test_rewritten_layers_match_their_convolutions(name, length, rewritten):
@@ -318,6 +332,25 @@ def test_rewritten_layers_refuse_shapes_they_do_not_cover():
         layers.DenseConv2D(8, 3, name="wide")(keras.Input((5, 5, 2)))
     with pytest.raises(ValueError, match="one output position"):
         layers.DenseConv2D(8, 3, padding="same", name="padded")(keras.Input((3, 3, 2)))
+
+
+def test_dense_conv_over_a_map_smaller_than_its_kernel_uses_the_taps_that_land_on_it():
+    """SAME padding over a 1x1 (or 2x1) map: only the kernel taps over the input count, as in
+    TensorFlow's convolution, which pads the larger half after the input."""
+    import keras
+    import tensorflow as tf
+
+    rng = np.random.default_rng(6)
+    for size, kernel in (((1, 1), 3), ((2, 1), 3), ((1, 1), 5), ((2, 2), 4)):
+        x = rng.normal(size=(3, *size, 4)).astype(np.float32)
+        dense = layers.DenseConv2D(5, kernel, strides=2, padding="same", use_bias=False, name="dense")
+        dense.build(x.shape)
+        weights = rng.normal(size=(kernel, kernel, 4, 5)).astype(np.float32)
+        dense.kernel.assign(weights)
+        expected = tf.nn.conv2d(x, weights, 2, "SAME").numpy()
+        assert expected.shape == (3, 1, 1, 5)
+        np.testing.assert_allclose(np.asarray(dense(x)), expected, rtol=1e-5, atol=1e-5)
+        assert isinstance(dense, keras.layers.Conv2D)
     with pytest.raises(ValueError, match="k x 1"):
         layers.FramedConv2D(8, (4, 2), name="square")(keras.Input((16, 2, 1)))
     with pytest.raises(ValueError, match=r"\[B, T, 1, C\]"):

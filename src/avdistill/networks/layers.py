@@ -90,33 +90,57 @@ class TemporalConv3D(layers.Conv3D):
 
 
 class DenseConv2D(layers.Conv2D):
-    """A VALID Conv2D with a single output position: a dense layer in disguise.
+    """A Conv2D with a single output position: a dense layer in disguise.
 
     The original wrote its fully connected layers as convolutions whose kernel covers the
     whole input (DualCamNet's 9x12 `full1`, HearNet's 4x1 `conv4`, every 1x1 head layer
-    over a 1x1 map) and SoundNet5's `conv5` reads one window of its input. TensorFlow's CPU
-    convolution kernels, the gradients above all, are far from the matmul rate for such
-    shapes (with TensorFlow's own kernels, the default on AVX2-only CPUs, `full1` alone
-    took 10.1 s of an 11.9 s DualCamNet step at batch 32), so this layer computes the one output position as the matmul it is: the first
-    window of the input, flattened in (row, column, channel) order, times the kernel
-    reshaped to [rows * columns * channels, filters]. The variables (`kernel` of shape
-    [rows, columns, in, out], `bias`) and the layer's config are Conv2D's, so checkpoints,
-    converted weights and saved `.npz` files load unchanged.
+    over a 1x1 map) and SoundNet5's `conv5` reads one window of its input. At the default
+    config's 32-pixel crops the ResNet-50's block4 (and block3's last unit) works on 1x1
+    maps too: its 1x1 convolutions and its SAME 3x3 ones have one output position.
+    TensorFlow's CPU convolution kernels, the gradients above all, are far from the matmul
+    rate for such shapes (with TensorFlow's own kernels, the default on AVX2-only CPUs,
+    `full1` alone took 10.1 s of an 11.9 s DualCamNet step at batch 32; with oneDNN a 1x1
+    convolution of 1024 to 2048 channels over a 1x1 map ran at 15 GFLOP/s, its matmul at
+    119), so this layer computes the one output position as the matmul it is: the input
+    window the output reads, flattened in (row, column, channel) order, times the kernel
+    taps that touch it reshaped to [rows * columns * channels, filters]. VALID reads the
+    first window with the whole kernel; SAME pads as TensorFlow does (the larger half
+    after), so over an input smaller than the kernel only the taps that land on the input
+    count (the centre tap of a 3x3 over a 1x1 map) and the zero padding costs nothing.
+    The variables (`kernel` of shape [rows, columns, in, out], `bias`) and the layer's
+    config are Conv2D's, so checkpoints, converted weights and saved `.npz` files load
+    unchanged.
     """
 
     def build(self, input_shape):
         super().build(input_shape)
         rows, columns = input_shape[1:3]
         output_shape = self.compute_output_shape(input_shape)[1:3]
-        if self.padding != "valid" or self.data_format != "channels_last" or tuple(output_shape) != (1, 1):
+        if (
+            self.data_format != "channels_last"
+            or self.dilation_rate != (1, 1)
+            or None in (rows, columns)
+            or tuple(output_shape) != (1, 1)
+        ):
             raise ValueError(
-                f"{self.name}: DenseConv2D needs VALID padding, channels_last and one output position; "
+                f"{self.name}: DenseConv2D needs channels_last and one output position; "
                 f"got padding {self.padding!r} over a {rows}x{columns} input (output {output_shape})"
             )
 
+    def _taps(self, size: int, taps: int) -> tuple[slice, slice]:
+        """(input positions, kernel taps) the one output position multiplies along an axis."""
+        before = max(taps - size, 0) // 2 if self.padding == "same" else 0
+        count = min(size, taps - before)
+        return slice(0, count), slice(before, before + count)
+
     def convolution_op(self, inputs, kernel):
+        (input_rows, kernel_rows), (input_columns, kernel_columns) = (
+            self._taps(inputs.shape[1], kernel.shape[0]),
+            self._taps(inputs.shape[2], kernel.shape[1]),
+        )
+        kernel = kernel[kernel_rows, kernel_columns]
         rows, columns, channels, filters = kernel.shape
-        window = inputs[:, :rows, :columns, :]  # the only window a single output position reads
+        window = inputs[:, input_rows, input_columns, :]
         flat = keras.ops.reshape(window, (-1, rows * columns * channels))
         outputs = keras.ops.matmul(flat, keras.ops.reshape(kernel, (rows * columns * channels, filters)))
         return keras.ops.reshape(outputs, (-1, 1, 1, filters))

@@ -60,6 +60,13 @@ def _batch_norm(x, name: str):
     return layers.BatchNormalization(momentum=0.997, epsilon=1e-5, name=f"{name}.BatchNorm")(x)
 
 
+def _output_positions(size: tuple, kernel: int, stride: int, padding: str) -> tuple:
+    """(rows, columns) of a Conv2D's output map, as TensorFlow sizes it."""
+    if padding == "same":
+        return tuple(-(-length // stride) for length in size)
+    return tuple((length - kernel) // stride + 1 for length in size)
+
+
 def _conv_bn(x, filters: int, kernel: int, stride: int, name: str, l2, relu: bool = True):
     """slim conv2d with batch norm, no bias; strided convs use conv2d_same (explicit pad, VALID)."""
     padding = "same"
@@ -67,7 +74,11 @@ def _conv_bn(x, filters: int, kernel: int, stride: int, name: str, l2, relu: boo
         total = kernel - 1
         x = layers.ZeroPadding2D(((total // 2, total - total // 2),) * 2, name=f"{name}.pad")(x)
         padding = "valid"
-    x = layers.Conv2D(
+    # At small crops (32 pixels: block4 and block3's last unit) the map shrinks to 1x1 and
+    # the convolution has one output position: computed as the matmul it is (DenseConv2D,
+    # same variables), 4-8x faster forward and backward on CPU than TensorFlow's kernels.
+    one_position = _output_positions(x.shape[1:3], kernel, stride, padding) == (1, 1)
+    x = (DenseConv2D if one_position else layers.Conv2D)(
         filters,
         kernel,
         strides=stride,
