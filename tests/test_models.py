@@ -163,6 +163,43 @@ def test_batch_norm_decay_replaces_the_original_decay_everywhere():
         build.build_model("soundnet5", 5, batch_norm_decay=1.0)
 
 
+@pytest.mark.parametrize("name", ["dualcamnet", "hearnet", "soundnet5"])
+def test_head_init_changes_only_the_shared_head(name):
+    """head_init "original" keeps shared.py's truncated normal (0.01, cut at 2 standard
+    deviations); "glorot_uniform" draws fc1 and fc2 from U(-b, b), b = sqrt(6 / (fan_in +
+    fan_out)). Every other weight is drawn as before."""
+    import keras
+    from scipy import stats
+
+    length = 1 if name == "dualcamnet" else 5
+    weights = {}
+    for head_init in ("original", "glorot_uniform"):
+        keras.utils.set_random_seed(3)
+        model = build.build_model(name, length, head_init=head_init)
+        weights[head_init] = {w.path: np.asarray(w.numpy()) for w in model.weights}
+    scope = {"dualcamnet": "DualCamNet", "hearnet": "hear_net", "soundnet5": "SoundNet"}[name]
+    head = {f"{scope}.fc1/kernel", f"{scope}.fc2/kernel"}
+    assert set(weights["original"]) == set(weights["glorot_uniform"])
+    for path, original in weights["original"].items():
+        if path not in head:
+            np.testing.assert_array_equal(weights["glorot_uniform"][path], original, err_msg=path)
+    truncated_std = 0.01 * stats.truncnorm(-2, 2).std()
+    for path in head:
+        original, glorot = weights["original"][path], weights["glorot_uniform"][path]
+        fan_in, fan_out = int(np.prod(original.shape[:-1])), original.shape[-1]
+        bound = np.sqrt(6 / (fan_in + fan_out))
+        assert np.abs(original).max() <= 0.02 and np.isclose(original.std(), truncated_std, rtol=0.05), path
+        assert np.abs(glorot).max() <= np.float32(bound) * (1 + 1e-6) and np.isclose(glorot.std(), bound / np.sqrt(3), rtol=0.05), path
+
+
+def test_head_init_is_refused_by_a_network_without_the_shared_head():
+    assert build.build_model("resnet50", 1, crop_size=32, head_init="original").name  # the default builds
+    with pytest.raises(build.NetworkError, match="resnet50.*takes no head_init"):
+        build.build_model("resnet50", 1, crop_size=32, head_init="glorot_uniform")
+    with pytest.raises(ValueError, match="head_init must be one of"):
+        build.build_model("hearnet", 5, head_init="xavier")
+
+
 def test_temporal_resnet50_identity_temporal_convolutions():
     model = video.temporal_resnet50(crop_size=224)
     assert tuple(model.input.shape) == (None, 5, 224, 224, 3)

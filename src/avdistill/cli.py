@@ -92,6 +92,7 @@ def _model_settings(args) -> dict:
         "init": _init(args),
         "trainable": args.trainable,
         "batch_norm_decay": getattr(args, "batch_norm_decay", None),
+        "head_init": getattr(args, "head_init", "original"),
         "learning_rate_schedule": getattr(args, "learning_rate_schedule", "constant"),
     }
 
@@ -236,6 +237,13 @@ def _add_model_options(parser: argparse.ArgumentParser, training: bool, lists: b
             "--batch-norm-decay",
             type=float,
             help="decay of every batch norm's moving averages (default: the original's 0.997/0.999)",
+        )
+        parser.add_argument(
+            "--head-init",
+            choices=registry.HEAD_INITS,
+            default="original",
+            help="initialiser of the shared head's fc1/fc2: original (truncated normal 0.01, default) or "
+            "glorot_uniform (that of the networks' other convolutions)",
         )
         parser.add_argument(
             "--learning-rate-schedule",

@@ -24,10 +24,12 @@ def dualcamnet_features(acoustic_images, frames: int):
     return DenseConv2D(1024, (9, 12), activation="relu", name=f"{scope}.full1")(x)
 
 
-def dualcamnet(sample_length: int = 1) -> keras.Model:
-    """The acoustic-image teacher ("DualCamHybridNet"): per-frame logits [B, 12L, 14]. All trainable."""
+def dualcamnet(sample_length: int = 1, head_init: str = "original") -> keras.Model:
+    """The acoustic-image teacher ("DualCamHybridNet"): per-frame logits [B, 12L, 14]. All trainable.
+
+    head_init: the initialiser of the shared head (`layers.shared_net`)."""
     frames = FRAMES_PER_SECOND * sample_length
     acoustic_images = keras.Input((frames, *ACOUSTIC_IMAGE_SHAPE), name="acoustic_images")
     x = dualcamnet_features(acoustic_images, frames)
-    logits = SplitFrames(frames, name="DualCamNet.per_frame")(shared_net(x, "DualCamNet"))
+    logits = SplitFrames(frames, name="DualCamNet.per_frame")(shared_net(x, "DualCamNet", head_init=head_init))
     return keras.Model(acoustic_images, logits, name="dualcamnet")

@@ -18,8 +18,10 @@ from avdistill.networks.layers import (
 from avdistill.networks.registry import spectrogram_frames
 
 
-def hearnet(sample_length: int = 5) -> keras.Model:
-    """HearNet on the magnitude spectrogram [B, T, 1, 257]: logits [B, 14]. All trainable."""
+def hearnet(sample_length: int = 5, head_init: str = "original") -> keras.Model:
+    """HearNet on the magnitude spectrogram [B, T, 1, 257]: logits [B, 14]. All trainable.
+
+    head_init: the initialiser of the shared head (`layers.shared_net`)."""
     scope, l2 = "hear_net", slim_l2(5e-4)
     time_steps = spectrogram_frames(sample_length)
     if time_steps < 500:
@@ -34,7 +36,7 @@ def hearnet(sample_length: int = 5) -> keras.Model:
         x = layers.MaxPool2D((5, 1), (5, 1), name=f"{scope}.pool{index}")(x)
     x = DenseConv2D(1024, (4, 1), activation="relu", kernel_regularizer=l2, name=f"{scope}.conv4")(x)
     x = DenseConv2D(1024, 1, activation="relu", kernel_regularizer=l2, name=f"{scope}.conv5")(x)
-    return keras.Model(spectrogram, shared_net(x, scope), name="hearnet")
+    return keras.Model(spectrogram, shared_net(x, scope, head_init=head_init), name="hearnet")
 
 
 # --- SoundNet5 (raw waveform) ----------------------------------------------------------
@@ -49,11 +51,13 @@ SOUNDNET5_LAYERS = (
 )
 
 
-def soundnet5(sample_length: int = 5) -> keras.Model:
+def soundnet5(sample_length: int = 5, head_init: str = "original") -> keras.Model:
     """SoundNet5 on the waveform [B, 22050L]: logits [B, 14]. All trainable (fine-tuning).
 
     slim soundnet_arg_scope: VALID convs with biases, no activation, truncated-normal(0.01)
     weights and L2 5e-4; then batch norm (decay 0.999, eps 0.001, with scale) and ReLU.
+    head_init: the initialiser of the shared head (`layers.shared_net`); conv1-conv6 keep
+    the arg scope's.
     """
     scope, l2 = "SoundNet", slim_l2(5e-4)
     samples = TARGET_SAMPLE_RATE * sample_length
@@ -91,4 +95,4 @@ def soundnet5(sample_length: int = 5) -> keras.Model:
         kernel_regularizer=l2,
         name=f"{scope}.conv6",
     )(x)
-    return keras.Model(waveform, shared_net(x, scope), name="soundnet5")
+    return keras.Model(waveform, shared_net(x, scope, head_init=head_init), name="soundnet5")

@@ -1,7 +1,7 @@
 """Build a registered network (`avdistill.networks.registry`) and check what it returns.
 
 The builder named by the declaration is imported here, called with `sample_length` and
-the options it declares among `crop_size`, `trainable` and `num_classes`, and its model
+the options it declares among `crop_size`, `trainable`, `num_classes` and `head_init`, and its model
 is checked against the pipeline's input shapes and the logits the trainers expect, so a
 network of the user's that does not fit fails at once with one message naming its module,
 the network and the expected shape.
@@ -65,6 +65,7 @@ def build_model(
     crop_size: int = VIDEO_CROP_SIZE,
     trainable: str = "original",
     batch_norm_decay: float | None = None,
+    head_init: str = "original",
 ) -> keras.Model:
     """The registered network `name` for samples of `sample_length` seconds.
 
@@ -73,11 +74,18 @@ def build_model(
     thousands of steps from pretrained statistics; a network trained from scratch for a
     few dozen steps never gets moving averages near its batch statistics, and its
     inference-mode outputs are garbage (the moving variance still near its initial 1).
+    head_init: the initialiser of the shared head (`layers.shared_net`) of the networks
+    that have one; another than "original" for a builder without the option is an error.
     """
     network = registry.get(name)
     function = builder_function(network)
-    offered = dict(zip(registry.BUILDER_OPTIONS, (crop_size, trainable, NUM_ACTIONS), strict=True))
+    offered = dict(zip(registry.BUILDER_OPTIONS, (crop_size, trainable, NUM_ACTIONS, head_init), strict=True))
     accepted = inspect.signature(function).parameters
+    if head_init != "original" and "head_init" not in accepted:
+        raise NetworkError(
+            f"network {name!r} (builder {network.builder}) takes no head_init, so head_init {head_init!r} "
+            "cannot apply: only the networks with the shared head (DualCamNet, HearNet, SoundNet5) have one"
+        )
     model = function(sample_length, **{key: value for key, value in offered.items() if key in accepted})
     _check_shapes(network, model, sample_length, crop_size)
     if batch_norm_decay is not None:

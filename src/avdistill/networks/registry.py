@@ -51,7 +51,11 @@ PRETRAINED_FILES = {
     "imagenet": "resources/pretrained/resnet_v1_50.weights.npz",
 }
 # Keyword options a builder may declare beyond `sample_length` (it is passed those it names).
-BUILDER_OPTIONS = ("crop_size", "trainable", "num_classes")
+BUILDER_OPTIONS = ("crop_size", "trainable", "num_classes", "head_init")
+# Initialisers of the shared head's fc1 and fc2 (`layers.shared_net`), the builders'
+# head_init: "original" is shared.py's truncated normal (0.01); "glorot_uniform" is slim's
+# default, that of every other convolution of DualCamNet, HearNet and SoundNet5.
+HEAD_INITS = ("original", "glorot_uniform")
 # What a declaration in the config may say (`register_from_config`); the rest of
 # models.<name> are training settings.
 DECLARATION_KEYS = ("builder", "input", "roles", "fresh_head", "feature_layer")

@@ -179,11 +179,14 @@ def temporal_resnet50(
     return model
 
 
-def av_model(sample_length: int = 1, crop_size: int = VIDEO_CROP_SIZE, trainable: str = "original") -> keras.Model:
+def av_model(
+    sample_length: int = 1, crop_size: int = VIDEO_CROP_SIZE, trainable: str = "original", head_init: str = "original"
+) -> keras.Model:
     """The audio-visual model (multimodal.py): ResNet-50 (1024 linear logits) and DualCamNet
     `full1` features concatenated per frame under the shared head `AVNet`: [B, 12L, 14].
 
-    trainable="original": `DualCamNet.*`, `resnet_v1_50.logits` and `AVNet.*`.
+    trainable="original": `DualCamNet.*`, `resnet_v1_50.logits` and `AVNet.*`. head_init:
+    the initialiser of the shared head (`layers.shared_net`).
     """
     _check_trainable(trainable)
     frames = FRAMES_PER_SECOND * sample_length
@@ -193,7 +196,7 @@ def av_model(sample_length: int = 1, crop_size: int = VIDEO_CROP_SIZE, trainable
     acoustic = dualcamnet_features(acoustic_images, frames)
     # One video frame per acoustic frame: both are [B*F, 1, 1, 1024].
     fused = layers.Concatenate(axis=-1, name="AVNet.concat")([visual, acoustic])
-    logits = SplitFrames(frames, name="AVNet.per_frame")(shared_net(fused, "AVNet"))
+    logits = SplitFrames(frames, name="AVNet.per_frame")(shared_net(fused, "AVNet", head_init=head_init))
     model = keras.Model({"video_frames": video_frames, "acoustic_images": acoustic_images}, logits, name="av_model")
     if trainable == "original":
         freeze_variables(model, ("DualCamNet.", "resnet_v1_50.logits/", "AVNet."))

@@ -69,6 +69,7 @@ def build(options: TrainingOptions, pipeline_options):
         pipeline_options.video_crop_size,
         options.trainable,
         options.batch_norm_decay,
+        options.head_init,
     )
     if options.init:
         include, exclude = init_variables(options.model, options.init_from)

@@ -64,6 +64,7 @@ class TrainingOptions:
     init_from: str = "checkpoint"  # what `init` is: a checkpoint of this model, or a key of registry.PRETRAINED_FILES
     trainable: str = "original"  # "all" trains the variables the original kept frozen
     batch_norm_decay: float | None = None  # None: the original's decay of each batch norm
+    head_init: str = "original"  # shared_net's fc1/fc2 initialiser (networks.layers.HEAD_INITS)
     distribute: str = "none"  # "mirrored": tf.distribute.MirroredStrategy over the job's GPUs
     threads: int = 0  # intra-op threads; 0: TensorFlow's default
     # The weights a run keeps: "best" validation accuracy (the original) or the "last" epoch's.
@@ -89,6 +90,8 @@ class TrainingOptions:
         # so another number is another schedule.
         if self.learning_rate_schedule == "constant":
             del settings["epochs"], settings["learning_rate_schedule"]
+        if self.head_init == "original":  # runs made before the key keep their fingerprint
+            del settings["head_init"]
         settings.pop("checkpoint")  # which epoch is kept: the same training either way
         settings.pop("validation")  # validating changes no weight
         network = registry.get(self.model)
@@ -136,6 +139,7 @@ def job_options(
         init_from=init_from,
         trainable=settings.get("trainable", "original"),
         batch_norm_decay=settings.get("batch_norm_decay"),
+        head_init=settings.get("head_init", "original"),
         distribute=settings.get("distribute", "none"),
         threads=threads,
         checkpoint=settings.get("checkpoint", "best"),
