@@ -189,7 +189,9 @@ def test_head_init_changes_only_the_shared_head(name):
         fan_in, fan_out = int(np.prod(original.shape[:-1])), original.shape[-1]
         bound = np.sqrt(6 / (fan_in + fan_out))
         assert np.abs(original).max() <= 0.02 and np.isclose(original.std(), truncated_std, rtol=0.05), path
-        assert np.abs(glorot).max() <= np.float32(bound) * (1 + 1e-6) and np.isclose(glorot.std(), bound / np.sqrt(3), rtol=0.05), path
+        assert np.abs(glorot).max() <= np.float32(bound) * (1 + 1e-6) and np.isclose(
+            glorot.std(), bound / np.sqrt(3), rtol=0.05
+        ), path
 
 
 def test_head_init_is_refused_by_a_network_without_the_shared_head():
