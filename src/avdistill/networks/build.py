@@ -1,8 +1,8 @@
 """Build a registered network (`avdistill.networks.registry`) and check what it returns.
 
 The builder named by the declaration is imported here, called with `sample_length` and
-the options it declares among `crop_size`, `trainable`, `num_classes` and `head_init`, and its model
-is checked against the pipeline's input shapes and the logits the trainers expect, so a
+the options it declares among `crop_size`, `trainable`, `num_classes` and `head_init`,
+and its model is checked against the pipeline's input shapes and the logits the trainers expect, so a
 network of the user's that does not fit fails at once with one message naming its module,
 the network and the expected shape.
 """
@@ -84,7 +84,7 @@ def build_model(
     if head_init != "original" and "head_init" not in accepted:
         raise NetworkError(
             f"network {name!r} (builder {network.builder}) takes no head_init, so head_init {head_init!r} "
-            "cannot apply: only the networks with the shared head (DualCamNet, HearNet, SoundNet5) have one"
+            "cannot apply: only a builder with the shared head (layers.shared_net) takes one; leave it original"
         )
     model = function(sample_length, **{key: value for key, value in offered.items() if key in accepted})
     _check_shapes(network, model, sample_length, crop_size)

@@ -307,9 +307,10 @@ def shared_net(x, scope: str, num_classes: int = NUM_ACTIONS, head_init: str = "
     (head_init "original"). Each then scales what passes through it, forward and backward,
     by about 0.3 (0.0088 x sqrt(1000), the truncation taking 12 % off the 0.01), against
     1 to 1.4 under Glorot's: the logits start near zero and the gradient reaching the layers
-    below is about 10 times smaller. Over thousands of steps that passes, but HearNet trained for 8 epochs from scratch stayed at
-    chance for 5 of them (README, "What the default run shows"). "glorot_uniform" is the
-    initialiser of every other convolution of these networks.
+    below is about 10 times smaller. Over thousands of steps that passes, but HearNet
+    trained for 8 epochs from scratch stayed at chance for 5 of them (README, "What the
+    default run shows"). "glorot_uniform" is the initialiser of every other convolution of
+    these networks.
     """
     x = DenseConv2D(1000, 1, activation="relu", kernel_initializer=head_initializer(head_init), name=f"{scope}.fc1")(x)
     x = DenseConv2D(num_classes, 1, kernel_initializer=head_initializer(head_init), name=f"{scope}.fc2")(x)

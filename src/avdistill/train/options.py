@@ -64,7 +64,7 @@ class TrainingOptions:
     init_from: str = "checkpoint"  # what `init` is: a checkpoint of this model, or a key of registry.PRETRAINED_FILES
     trainable: str = "original"  # "all" trains the variables the original kept frozen
     batch_norm_decay: float | None = None  # None: the original's decay of each batch norm
-    head_init: str = "original"  # shared_net's fc1/fc2 initialiser (networks.layers.HEAD_INITS)
+    head_init: str = "original"  # shared_net's fc1/fc2 initialiser (networks.registry.HEAD_INITS)
     distribute: str = "none"  # "mirrored": tf.distribute.MirroredStrategy over the job's GPUs
     threads: int = 0  # intra-op threads; 0: TensorFlow's default
     # The weights a run keeps: "best" validation accuracy (the original) or the "last" epoch's.
