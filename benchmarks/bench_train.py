@@ -5,10 +5,10 @@
 For each thread count (a fresh process each: TensorFlow sizes its pools once), and each
 model: samples/s of the Keras training step on random inputs of the paper's shapes (batch
 32; the ResNet-50s also at the default config's small crops, and at 224 with a smaller
-batch), the step's FLOPs (TensorFlow's profiler on the forward graph, x3 for the backward
-pass of fully trained models, x1 for the frozen ResNet backbones), and that rate as a
-fraction of this machine's dense float32 matmul FLOP/s measured in the same process with
-the same threads. Ops are deterministic, as in the workflow's jobs.
+batch), the step's FLOPs (TensorFlow's profiler on the graph of the forward pass and the
+gradients the step computes: no input gradient below the first trained layer, none in a
+frozen ResNet backbone), and that rate as a fraction of this machine's dense float32 matmul
+FLOP/s measured in the same process with the same threads. Ops are deterministic, as in the workflow's jobs.
 
 The per-layer breakdown times each layer alone on its real input (captured from a forward
 pass), forward and backward as the step needs it (gradients of its weights, and of its
@@ -73,18 +73,59 @@ def matmul_flops(n: int = 2048, repeats: int = 10) -> float:
     return best
 
 
-def forward_flops(model, batch_shape: tuple) -> float:
-    """FLOPs of one forward pass, counted by TensorFlow's profiler on the traced graph."""
+def _profiled_flops(function, batch_shape: tuple) -> float:
+    """FLOPs of one call of `function(x)`, counted by TensorFlow's profiler on its traced graph,
+    over the ops that call runs: those its outputs depend on. Tracing a gradient builds ops
+    the step never runs (a convolution's input gradient below the first trained layer, every
+    gradient of a frozen layer); TensorFlow prunes them before running, and so does this
+    count. Ops with no registered count (elementwise gradients among them) count zero, so
+    convolutions and matmuls are what it counts."""
     import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    function = tf.function(lambda x: model(x, training=False))
-    concrete = function.get_concrete_function(tf.TensorSpec(batch_shape, tf.float32))
-    frozen = convert_variables_to_constants_v2(concrete)
+    graph = tf.function(function).get_concrete_function(tf.TensorSpec(batch_shape, tf.float32)).graph
+    runs, stack = set(), [t.op for t in graph.outputs] + list(graph.control_outputs)
+    while stack:
+        op = stack.pop()
+        if op.name not in runs:
+            runs.add(op.name)
+            stack += [t.op for t in op.inputs] + list(op.control_inputs)
     options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     options["output"] = "none"
-    profile = tf.compat.v1.profiler.profile(graph=frozen.graph, options=options)
-    return float(profile.total_float_ops)
+    nodes = [tf.compat.v1.profiler.profile(graph=graph, options=options)]
+    total = 0
+    while nodes:
+        node = nodes.pop()
+        total += node.float_ops if node.name in runs else 0
+        nodes += node.children
+    return float(total)
+
+
+def forward_flops(model, batch_shape: tuple) -> float:
+    """FLOPs of one forward pass."""
+    return _profiled_flops(lambda x: model(x, training=False), batch_shape)
+
+
+def step_flops(model, batch_shape: tuple) -> float:
+    """FLOPs of the forward pass and of every gradient the step computes, counted on the
+    step's own graph.
+
+    Earlier versions took three forward passes for a trained network (the backward pass
+    costing two), which holds for a layer in the middle but not for the first trained one:
+    the step needs its weight gradient only, not the gradient of the network's input. In
+    HearNet the first layer, conv1, is 88 % of the forward FLOPs, so three forward passes
+    credited its step with 1.23 GFLOP per sample where it computes 0.87, and its fraction of
+    the matmul rate read 1.42 times too high (`benchmarks/README.md`, issue 13). Frozen
+    layers (the ResNet backbones of `original`) get no gradient here either, as in the step.
+    """
+    import tensorflow as tf
+
+    def forward_backward(x):
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)
+            loss = tf.reduce_sum(logits)
+        return loss, tape.gradient(loss, model.trainable_weights)
+
+    return _profiled_flops(forward_backward, batch_shape)
 
 
 def step_rate(model, inputs, labels, steps: int) -> float:
@@ -158,9 +199,15 @@ def _moving(model) -> int:
     return sum(int(np.prod(v.shape)) for v in model.non_trainable_weights if "moving" in v.path)
 
 
-def run_one(threads: int, steps: int, models: list[str], top: int, baseline: bool = False) -> dict:
+def run_one(threads: int, steps: int, models: list[str], top: int, baseline: bool = False, rounds: int = 3) -> dict:
     """Every case in this process, with `threads` intra-op threads; with `baseline`, the
-    networks in their plain convolution form (`avdistill.networks.layers.as_convolutions`)."""
+    networks in their plain convolution form (`avdistill.networks.layers.as_convolutions`).
+
+    A shared virtual machine's speed drifts within minutes (on the 2-vCPU Zen 5 of
+    2026-12-07 the one-thread matmul read 214 GFLOP/s in one run and 123 in the next), so
+    one matmul rate measured at the start made a network's fraction depend on when it ran.
+    Each case instead alternates `rounds` matmul measurements with `rounds` step timings and
+    reports the median of the fractions, each over its adjacent matmul rate."""
     import keras
     import numpy as np
 
@@ -171,8 +218,6 @@ def run_one(threads: int, steps: int, models: list[str], top: int, baseline: boo
     from avdistill.train.session import configure_tensorflow
 
     configure_tensorflow(seed=0, threads=threads)
-    peak = matmul_flops()
-    print(f"threads {threads}: dense float32 matmul {peak / 1e9:.1f} GFLOP/s", file=sys.stderr)
     rows = []
     rng = np.random.default_rng(0)
     for name, length, crop, batch, trainable in CASES:
@@ -188,13 +233,17 @@ def run_one(threads: int, steps: int, models: list[str], top: int, baseline: boo
         inputs = rng.normal(size=(batch, *shape)).astype(np.float32)
         output = tuple(model.output.shape[1:])
         labels = np.eye(14, dtype=np.float32)[rng.integers(0, 14, size=(batch, *output[:-1]))]
-        rate = step_rate(model, inputs, labels, steps)
         forward = forward_flops(model, (batch, *shape)) / batch
+        step = step_flops(model, (batch, *shape)) / batch
         trained = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
         fully_trained = trained == model.count_params() - _moving(model)
-        # Backward costs about twice the forward for every trained layer; the frozen
-        # ResNet backbones need no gradient below their logits.
-        step_flops = forward * (3 if fully_trained else 1)
+        three_forward = forward * (3 if fully_trained else 1)
+        peaks, rates = [], []
+        for _ in range(rounds):
+            peaks.append(matmul_flops())
+            rates.append(step_rate(model, inputs, labels, steps))
+        fractions = [r * step / p for r, p in zip(rates, peaks, strict=True)]
+        rate = float(np.median(rates))
         layers = layer_times(model, inputs, fully_trained)
         total = sum(seconds for _, _, seconds in layers)
         row = {
@@ -205,8 +254,15 @@ def run_one(threads: int, steps: int, models: list[str], top: int, baseline: boo
             "samples_per_s": round(rate, 2),
             "step_s": round(batch / rate, 4),
             "forward_GFLOP_per_sample": round(forward / 1e9, 3),
-            "step_GFLOP_per_sample": round(step_flops / 1e9, 3),
-            "fraction_of_matmul_peak": round(rate * step_flops / peak, 3),
+            "step_GFLOP_per_sample": round(step / 1e9, 3),
+            "fraction_of_matmul_peak": round(float(np.median(fractions)), 3),
+            "matmul_GFLOP_per_s": [round(p / 1e9, 1) for p in peaks],
+            "samples_per_s_rounds": [round(r, 2) for r in rates],
+            # The convention of earlier JSONs (three forward passes for a trained network,
+            # one for a frozen backbone), to compare with them; it overstates HearNet's.
+            "fraction_of_matmul_peak_3x_forward": round(
+                float(np.median([r * three_forward / p for r, p in zip(rates, peaks, strict=True)])), 3
+            ),
             "layers_summed_s": round(total, 4),
             "top_layers": [
                 {"layer": layer, "class": kind, "s": round(seconds, 4), "share": round(seconds / total, 3)}
@@ -217,7 +273,7 @@ def run_one(threads: int, steps: int, models: list[str], top: int, baseline: boo
         print(json.dumps({k: v for k, v in row.items() if k != "top_layers"}), file=sys.stderr)
         keras.backend.clear_session()
     form = "convolutions (baseline)" if baseline else "as built"
-    return {"threads": threads, "form": form, "matmul_GFLOP_per_s": round(peak / 1e9, 1), "models": rows}
+    return {"threads": threads, "form": form, "models": rows}
 
 
 def model_optimizer():
@@ -234,7 +290,8 @@ def model_loss():
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per model (default: 5)")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per model and round (default: 5)")
+    parser.add_argument("--rounds", type=int, default=3, help="matmul and step timings alternated (default: 3)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="intra-op thread counts (default: 1 2)")
     parser.add_argument("--models", nargs="+", default=sorted({case[0] for case in CASES}))
     parser.add_argument("--top", type=int, default=5, help="slowest layers listed per model (default: 5)")
@@ -243,11 +300,12 @@ def main() -> None:
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:  # one thread count, JSON on stdout
-        print(json.dumps(run_one(args.threads[0], args.steps, args.models, args.top, args.baseline)))
+        print(json.dumps(run_one(args.threads[0], args.steps, args.models, args.top, args.baseline, args.rounds)))
         return
     runs = []
     for threads in args.threads:
         command = [sys.executable, __file__, "--worker", "--threads", str(threads), "--steps", str(args.steps)]
+        command += ["--rounds", str(args.rounds)]
         command += ["--top", str(args.top), "--models", *args.models] + (["--baseline"] if args.baseline else [])
         runs.append(json.loads(subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True).stdout))
     results = {"machine": machine_info(), "runs": runs}

@@ -1,8 +1,9 @@
-"""What every benchmark's JSON says about the machine it ran on.
+"""What every benchmark's JSON says about the machine it ran on, and the code it measured.
 
 Figures from different machines are only comparable with the CPU model, its vector
 extensions (oneDNN picks its kernels by them: AVX2, AVX-512, AMX) and TensorFlow's oneDNN
-setting beside them, so every `bench_*.json` starts with `machine_info()`.
+setting beside them, and figures from different commits only with the commit beside them,
+so every `bench_*.json` starts with `machine_info()`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 # without this line a benchmark on an AVX2-only CPU measured TensorFlow's Eigen kernels,
 # which no job runs.
 import avdistill  # noqa: F401
+from avdistill.provenance import git_state
 
 EXTENSIONS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16")
 
@@ -53,6 +55,8 @@ def machine_info() -> dict:
         # kernels), ONEDNN_MAX_CPU_ISA caps the instruction set oneDNN may use.
         "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset"),
         "ONEDNN_MAX_CPU_ISA": os.environ.get("ONEDNN_MAX_CPU_ISA", "default (all)"),
+        # The commit measured, and whether tracked files differed from it (an experiment's patch).
+        "code": git_state(Path(__file__).resolve().parents[1]),
     }
     try:
         import tensorflow as tf
