@@ -12,6 +12,21 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parents[1]
 
+
+def load_benchmark(name: str):
+    """The script benchmarks/<name>.py as a module (the benchmarks are scripts, not a
+    package; they import their neighbour machine.py, so their folder goes on the path)."""
+    import importlib.util
+    import sys
+
+    folder = REPO / "benchmarks"
+    sys.path.insert(0, str(folder))
+    spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 # 3 locations x 1 subject x 4 actions, 10 s each (so the converter wraps around), small frames.
 TINY = dict(locations=(1, 2, 3), subjects=1, actions=(0, 2, 6, 13), seconds=10.0, frame_size=(48, 64), seed=5)
 

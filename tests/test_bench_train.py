@@ -1,21 +1,13 @@
 """benchmarks/bench_train.py: the FLOPs its fractions of the matmul rate divide by (no timing)."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from tests.conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench_train():
-    sys.path.insert(0, str(BENCHMARKS))
-    spec = importlib.util.spec_from_file_location("bench_train", BENCHMARKS / "bench_train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_train")
 
 
 def _two_layers(trainable_first: bool = True):

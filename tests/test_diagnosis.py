@@ -1,20 +1,12 @@
 """benchmarks/diagnose_distillation.py: the pieces its figures rest on (no training here)."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from tests.conftest import load_benchmark
 
 
 def _diagnosis():
-    sys.path.insert(0, str(BENCHMARKS))
-    spec = importlib.util.spec_from_file_location("diagnose_distillation", BENCHMARKS / "diagnose_distillation.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("diagnose_distillation")
 
 
 def _entry(location, subject, action, second):
