@@ -8,7 +8,8 @@ model: samples/s of the Keras training step on random inputs of the paper's shap
 batch), the step's FLOPs (TensorFlow's profiler on the graph of the forward pass and the
 gradients the step computes: no input gradient below the first trained layer, none in a
 frozen ResNet backbone), and that rate as a fraction of this machine's dense float32 matmul
-FLOP/s measured in the same process with the same threads. Ops are deterministic, as in the workflow's jobs.
+FLOP/s measured in the same process with the same threads, alternated with the step
+timings (`--rounds`). Ops are deterministic, as in the workflow's jobs.
 
 The per-layer breakdown times each layer alone on its real input (captured from a forward
 pass), forward and backward as the step needs it (gradients of its weights, and of its

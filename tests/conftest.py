@@ -20,7 +20,8 @@ def load_benchmark(name: str):
     import sys
 
     folder = REPO / "benchmarks"
-    sys.path.insert(0, str(folder))
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
     spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
