@@ -25,7 +25,7 @@ run: $(VENV)/.installed
 	$(BIN)/snakemake --cores $(CORES) $(TARGETS)
 
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 lint: $(VENV)/.installed-test
 	$(BIN)/snakemake --lint --cores 1
