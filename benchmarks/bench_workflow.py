@@ -44,12 +44,16 @@ def job_seconds(workdir: Path, depth: int = 1) -> dict[str, list[float]]:
     (1: the stage; 2: the stage and, for training, the network)."""
     seconds: dict[str, list[float]] = {}
     for path in sorted((workdir / "results/benchmarks").rglob("*.tsv")):
-        with open(path, newline="") as file:
-            row = next(csv.DictReader(file, delimiter="\t"))
         parts = path.relative_to(workdir / "results/benchmarks").parts
         key = "/".join(parts[:depth]) if parts[0] in ("stage1", "stage2") else parts[0]
-        seconds.setdefault(key, []).append(float(row["s"]))
+        seconds.setdefault(key, []).append(benchmarked_seconds(path))
     return seconds
+
+
+def benchmarked_seconds(path: Path) -> float:
+    """The wall seconds in a job's Snakemake `benchmark:` file."""
+    with open(path, newline="") as file:
+        return float(next(csv.DictReader(file, delimiter="\t"))["s"])
 
 
 # Keras' per-epoch line at verbose=2 ("19/19 - 17s - 888ms/step - ...") and our log lines'
@@ -93,8 +97,7 @@ def job_phases(workdir: Path) -> dict[str, dict[str, float]]:
         log = logs.joinpath(*parts).with_suffix(".log")
         if parts[0] not in ("stage1", "stage2") or not log.is_file():
             continue
-        with open(path, newline="") as file:
-            total = float(next(csv.DictReader(file, delimiter="\t"))["s"])
+        total = benchmarked_seconds(path)
         summed = phases.setdefault("/".join(parts[:2]), {"jobs": 0, "s": 0.0})
         summed["jobs"] += 1
         summed["s"] += total
